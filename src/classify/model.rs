@@ -1,0 +1,305 @@
+//! The model file: what is saved, how it is checked when loaded.
+//!
+//! Layout: 8 magic bytes, the format version as a little-endian u32, then the
+//! [`ModelFile`] encoded with postcard. A `<file>.sha256` beside it (sha256sum format)
+//! guards against truncated or swapped files; it is checked on every load.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::text::{FeatureSpec, META_SIGNALS, NORMALIZER_VERSION};
+
+pub const MODEL_MAGIC: &[u8; 8] = b"MODGATE\x1a";
+/// Bumped on any change to [`ModelFile`]'s encoding.
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+
+/// The three questions the classifier answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadKind {
+    /// Advertising, scams, link and phone drops. Trained on spam datasets only.
+    Spam,
+    /// Offensive, hateful or toxic, against clean. Trained on abuse datasets only.
+    Abuse,
+    /// Hate against merely offensive, among abusive comments; trained where the data
+    /// separates the two.
+    Hate,
+}
+
+impl HeadKind {
+    pub const ALL: [HeadKind; 3] = [HeadKind::Spam, HeadKind::Abuse, HeadKind::Hate];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeadKind::Spam => "spam",
+            HeadKind::Abuse => "abuse",
+            HeadKind::Hate => "hate",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        match self {
+            HeadKind::Spam => 0,
+            HeadKind::Abuse => 1,
+            HeadKind::Hate => 2,
+        }
+    }
+}
+
+/// Text-layer weights, quantized to i16 with one scale per head and stored sparsely
+/// (L1 leaves many buckets at zero): `(gap to previous index, value)` pairs, which
+/// postcard's varints store in two to four bytes each.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QuantizedWeights {
+    pub scale: f32,
+    pub entries: Vec<(u32, i16)>,
+}
+
+impl QuantizedWeights {
+    pub fn quantize(weights: &[f32]) -> Self {
+        let max = weights.iter().fold(0f32, |m, w| m.max(w.abs()));
+        let scale = if max > 0.0 { max / i16::MAX as f32 } else { 1.0 };
+        let mut entries = Vec::new();
+        let mut last = 0u32;
+        for (i, &w) in weights.iter().enumerate() {
+            let q = (w / scale).round() as i16;
+            if q != 0 {
+                entries.push((i as u32 - last, q));
+                last = i as u32;
+            }
+        }
+        Self { scale, entries }
+    }
+
+    /// Expands into a dense vector of quantized values.
+    pub fn dense(&self, dims: usize) -> Result<Vec<i16>, ModelError> {
+        let mut out = vec![0i16; dims];
+        let mut index = 0u64;
+        for &(gap, q) in &self.entries {
+            index += gap as u64;
+            let slot = out.get_mut(index as usize).ok_or(ModelError::Corrupt("weight index out of range"))?;
+            *slot = q;
+        }
+        Ok(out)
+    }
+}
+
+/// Per-head calibrated combiner, fitted by linfa-logistic on out-of-fold text logits and
+/// the meta signals: `p = sigmoid(intercept + coef[0] * text_logit + coef[1..] . meta)`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Combiner {
+    pub intercept: f32,
+    pub coefficients: Vec<f32>,
+}
+
+impl Combiner {
+    pub fn inputs() -> usize {
+        1 + META_SIGNALS
+    }
+}
+
+/// Probability cut-offs for one head.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// At or above: the comment is flagged (held for review by the default policy). Chosen
+    /// to maximise F1 on the dev splits.
+    pub flag: f32,
+    /// At or above: confident enough to reject outright. Chosen for high precision.
+    pub reject: f32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HeadFile {
+    pub kind: HeadKind,
+    pub text_bias: f32,
+    pub text_weights: QuantizedWeights,
+    pub combiner: Combiner,
+    pub thresholds: Thresholds,
+}
+
+/// Rows per dataset and label that a model learned from.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DatasetSummary {
+    pub source: String,
+    pub split: String,
+    pub rows: usize,
+    pub labels: Vec<(String, usize)>,
+}
+
+/// Metrics of one dev split, measured with the shipped (quantized) weights.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DevMetrics {
+    pub source: String,
+    pub task: String,
+    pub n: usize,
+    pub auc: f64,
+    pub f1: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub macro_f1_3class: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelFile {
+    /// Human-readable version, reported in every moderation decision.
+    pub version: String,
+    pub spec: FeatureSpec,
+    /// Inverse document frequency per bucket, quantized: idf = q / 4096.
+    pub idf: Vec<u16>,
+    pub heads: Vec<HeadFile>,
+    pub training: Vec<DatasetSummary>,
+    /// The training settings, as JSON, for the model card and reproducibility.
+    pub training_params: String,
+    pub dev_metrics: Vec<DevMetrics>,
+    /// Names of the strongest features per head: (head, bucket, name, weight).
+    pub dictionary: Vec<(HeadKind, u32, String, f32)>,
+}
+
+pub const IDF_SCALE: f32 = 4096.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read model {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a modgate model file")]
+    NotAModel { path: PathBuf },
+    #[error("{path} has model format {found}, this modgate reads format {MODEL_FORMAT_VERSION}; retrain or upgrade")]
+    FormatVersion { path: PathBuf, found: u32 },
+    #[error("{path} was trained with text normalizer {found}, this modgate has {NORMALIZER_VERSION}; retrain it")]
+    NormalizerVersion { path: PathBuf, found: u32 },
+    #[error("{path}: checksum mismatch with {checksum_path} (expected {expected}, file has {actual})")]
+    Checksum {
+        path: PathBuf,
+        checksum_path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("{path}: missing checksum file {checksum_path}")]
+    MissingChecksum { path: PathBuf, checksum_path: PathBuf },
+    #[error("model is corrupt: {0}")]
+    Corrupt(&'static str),
+    #[error("cannot decode model {path}: {message}")]
+    Decode { path: PathBuf, message: String },
+}
+
+pub fn checksum_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl ModelFile {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(4 << 20);
+        bytes.extend_from_slice(MODEL_MAGIC);
+        bytes.extend_from_slice(&MODEL_FORMAT_VERSION.to_le_bytes());
+        bytes.extend(postcard::to_allocvec(self).expect("a model always encodes"));
+        bytes
+    }
+
+    /// Writes the model and its checksum file; the model is written to a temporary file
+    /// and renamed, so a reader never sees half a model.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let io = |source| ModelError::Io { path: path.to_path_buf(), source };
+        let bytes = self.to_bytes();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = path.with_extension("model.tmp");
+        std::fs::write(&tmp, &bytes).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)?;
+        let digest = hex(&Sha256::digest(&bytes));
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        std::fs::write(checksum_path(path), format!("{digest}  {file_name}\n")).map_err(io)?;
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+        let checksum_path = checksum_path(path);
+        let expected = match std::fs::read_to_string(&checksum_path) {
+            Ok(text) => text.split_whitespace().next().unwrap_or("").to_ascii_lowercase(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ModelError::MissingChecksum { path: path.to_path_buf(), checksum_path });
+            }
+            Err(source) => return Err(ModelError::Io { path: checksum_path, source }),
+        };
+        let actual = hex(&Sha256::digest(&bytes));
+        if expected != actual {
+            return Err(ModelError::Checksum { path: path.to_path_buf(), checksum_path, expected, actual });
+        }
+        Self::from_bytes(path, &bytes)
+    }
+
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, ModelError> {
+        if bytes.len() < 12 || &bytes[..8] != MODEL_MAGIC {
+            return Err(ModelError::NotAModel { path: path.to_path_buf() });
+        }
+        let found = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if found != MODEL_FORMAT_VERSION {
+            return Err(ModelError::FormatVersion { path: path.to_path_buf(), found });
+        }
+        let model: ModelFile = postcard::from_bytes(&bytes[12..])
+            .map_err(|e| ModelError::Decode { path: path.to_path_buf(), message: e.to_string() })?;
+        if model.spec.normalizer_version != NORMALIZER_VERSION {
+            return Err(ModelError::NormalizerVersion { path: path.to_path_buf(), found: model.spec.normalizer_version });
+        }
+        model.validate()?;
+        Ok(model)
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        if !(8..=24).contains(&self.spec.bits) {
+            return Err(ModelError::Corrupt("feature bits out of range"));
+        }
+        if self.idf.len() != self.spec.buckets() {
+            return Err(ModelError::Corrupt("idf table does not match the feature spec"));
+        }
+        for kind in HeadKind::ALL {
+            let head = self.heads.iter().find(|h| h.kind == kind).ok_or(ModelError::Corrupt("a head is missing"))?;
+            if head.combiner.coefficients.len() != Combiner::inputs() {
+                return Err(ModelError::Corrupt("combiner size does not match the meta signals"));
+            }
+            let finite = head.text_bias.is_finite()
+                && head.text_weights.scale.is_finite()
+                && head.combiner.intercept.is_finite()
+                && head.combiner.coefficients.iter().all(|c| c.is_finite());
+            if !finite {
+                return Err(ModelError::Corrupt("non-finite parameter"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn head(&self, kind: HeadKind) -> &HeadFile {
+        self.heads.iter().find(|h| h.kind == kind).expect("validated on load")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantization_round_trips_within_one_step() {
+        let weights = vec![0.0, 1.5, -3.0, 0.00001, 0.0, 2.25];
+        let q = QuantizedWeights::quantize(&weights);
+        let dense = q.dense(weights.len()).unwrap();
+        for (w, q_i) in weights.iter().zip(&dense) {
+            assert!((w - *q_i as f32 * q.scale).abs() <= q.scale, "{w} vs {q_i}");
+        }
+        // Zeros and values below half a step are not stored.
+        assert_eq!(q.entries.len(), 3);
+        assert!(q.dense(2).is_err(), "indices past the end are rejected");
+    }
+}

@@ -1,0 +1,402 @@
+//! Scoring with a loaded model: the hot path of every moderation call.
+//!
+//! All three heads share one bucket table so a feature costs one memory access: each
+//! bucket holds the quantized idf and the three quantized weights in 8 bytes, and at
+//! 2^18 buckets the table (2 MiB) stays in the CPU's caches.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+
+use super::model::{HeadKind, ModelError, ModelFile, Thresholds};
+use crate::text::{
+    FeatureGroup, FeatureIndices, FeatureOrigin, FeatureSpec, META_SIGNAL_NAMES, META_SIGNALS, NamedFeatures,
+    TextAnalysis, extract, meta_signals,
+};
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Bucket {
+    idf: u16,
+    weights: [i16; 3],
+}
+
+#[derive(Clone, Debug)]
+struct HeadRuntime {
+    text_bias: f32,
+    text_scale: f32,
+    intercept: f32,
+    coefficients: [f32; 1 + META_SIGNALS],
+    thresholds: Thresholds,
+}
+
+/// The scores of one comment, each a probability in 0..1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Scores {
+    pub spam: f32,
+    pub abuse: f32,
+    /// Probability that the comment is hate speech: abuse x hate-given-abuse.
+    pub hate: f32,
+    /// Probability of hate rather than mere offence, if the comment is abusive.
+    pub hate_given_abuse: f32,
+}
+
+/// What the default thresholds alone would do with a comment (before any site policy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SuggestedAction {
+    Approve,
+    Hold,
+    Reject,
+}
+
+/// A head's verdict on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flag {
+    None,
+    Flagged,
+    Confident,
+}
+
+/// A loaded, immutable model. `Send + Sync`: share it behind an `Arc` (or a
+/// [`ClassifierHandle`] for swapping) and score from any number of threads.
+#[derive(Debug)]
+pub struct Classifier {
+    version: String,
+    spec: FeatureSpec,
+    table: Vec<Bucket>,
+    heads: [HeadRuntime; 3],
+    file: ModelFile,
+}
+
+thread_local! {
+    // Reused per thread so the scoring path allocates nothing once warm.
+    static SCRATCH: RefCell<(TextAnalysis, FeatureIndices)> = RefCell::new(Default::default());
+}
+
+impl Classifier {
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        Self::from_file(ModelFile::load(path)?)
+    }
+
+    pub fn from_file(file: ModelFile) -> Result<Self, ModelError> {
+        let dims = file.spec.buckets();
+        let mut table = vec![Bucket::default(); dims];
+        for (bucket, &idf) in table.iter_mut().zip(&file.idf) {
+            bucket.idf = idf;
+        }
+        let mut heads = Vec::with_capacity(3);
+        for kind in HeadKind::ALL {
+            let head = file.head(kind);
+            for (bucket, q) in table.iter_mut().zip(head.text_weights.dense(dims)?) {
+                bucket.weights[kind.index()] = q;
+            }
+            let mut coefficients = [0f32; 1 + META_SIGNALS];
+            coefficients.copy_from_slice(&head.combiner.coefficients);
+            heads.push(HeadRuntime {
+                text_bias: head.text_bias,
+                text_scale: head.text_weights.scale,
+                intercept: head.combiner.intercept,
+                coefficients,
+                thresholds: head.thresholds,
+            });
+        }
+        Ok(Self {
+            version: file.version.clone(),
+            spec: file.spec.clone(),
+            table,
+            heads: heads.try_into().expect("three heads"),
+            file,
+        })
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn file(&self) -> &ModelFile {
+        &self.file
+    }
+
+    pub fn thresholds(&self, head: HeadKind) -> Thresholds {
+        self.heads[head.index()].thresholds
+    }
+
+    /// Scores one comment (normalize, hash, all heads).
+    pub fn score(&self, text: &str) -> Scores {
+        SCRATCH.with(|scratch| {
+            let (analysis, features) = &mut *scratch.borrow_mut();
+            analysis.analyze(text);
+            self.score_analysis(analysis, features)
+        })
+    }
+
+    /// Scores an analysis the caller already made (the pipeline reuses it for term lists).
+    pub fn score_analysis(&self, analysis: &TextAnalysis, features: &mut FeatureIndices) -> Scores {
+        features.clear();
+        extract(analysis, &self.spec, features);
+        let logits = self.text_logits(features);
+        let meta = meta_signals(analysis.counts());
+        let p = |kind: HeadKind| self.combine(kind, logits[kind.index()], &meta);
+        let spam = p(HeadKind::Spam);
+        let abuse = p(HeadKind::Abuse);
+        let hate_given_abuse = p(HeadKind::Hate);
+        Scores {
+            spam,
+            abuse,
+            hate: abuse * hate_given_abuse,
+            hate_given_abuse,
+        }
+    }
+
+    /// Text-layer logits of the three heads (before the combiners).
+    pub fn text_logits(&self, features: &FeatureIndices) -> [f32; 3] {
+        let mut logits = [self.heads[0].text_bias, self.heads[1].text_bias, self.heads[2].text_bias];
+        for (group, &group_scale) in features.groups.iter().zip(&self.spec.group_scales) {
+            let mut norm2 = 0f32;
+            let mut acc = [0f32; 3];
+            for &b in group {
+                let bucket = self.table[b as usize];
+                let idf = bucket.idf as f32;
+                norm2 += idf * idf;
+                acc[0] += idf * bucket.weights[0] as f32;
+                acc[1] += idf * bucket.weights[1] as f32;
+                acc[2] += idf * bucket.weights[2] as f32;
+            }
+            if norm2 > 0.0 {
+                // The idf quantization scale cancels between numerator and norm.
+                let inv = group_scale / norm2.sqrt();
+                for (h, logit) in logits.iter_mut().enumerate() {
+                    *logit += acc[h] * inv * self.heads[h].text_scale;
+                }
+            }
+        }
+        logits
+    }
+
+    fn combine(&self, kind: HeadKind, text_logit: f32, meta: &[f32; META_SIGNALS]) -> f32 {
+        let head = &self.heads[kind.index()];
+        let mut z = head.intercept + head.coefficients[0] * text_logit;
+        for (c, m) in head.coefficients[1..].iter().zip(meta) {
+            z += c * m;
+        }
+        sigmoid(z)
+    }
+
+    pub fn flag(&self, kind: HeadKind, probability: f32) -> Flag {
+        let t = self.heads[kind.index()].thresholds;
+        if probability >= t.reject {
+            Flag::Confident
+        } else if probability >= t.flag {
+            Flag::Flagged
+        } else {
+            Flag::None
+        }
+    }
+
+    /// The action the model's own thresholds suggest: reject when spam or abuse is
+    /// confident, hold when either is flagged, approve otherwise.
+    pub fn suggest(&self, scores: &Scores) -> SuggestedAction {
+        let flags = [self.flag(HeadKind::Spam, scores.spam), self.flag(HeadKind::Abuse, scores.abuse)];
+        if flags.contains(&Flag::Confident) {
+            SuggestedAction::Reject
+        } else if flags.contains(&Flag::Flagged) {
+            SuggestedAction::Hold
+        } else {
+            SuggestedAction::Approve
+        }
+    }
+
+    /// Scores a comment and says why: the features and signals that pushed each head the
+    /// most, and how much each word of the comment contributed.
+    pub fn explain(&self, text: &str, top: usize) -> Explanation {
+        let analysis = TextAnalysis::of(text);
+        let mut indices = FeatureIndices::default();
+        let scores = self.score_analysis(&analysis, &mut indices);
+        let mut named = NamedFeatures::default();
+        extract(&analysis, &self.spec, &mut named);
+        let norm = |group: FeatureGroup| -> f32 {
+            let sum: f32 = named
+                .0
+                .iter()
+                .filter(|f| f.group == group)
+                .map(|f| (self.table[f.bucket as usize].idf as f32).powi(2))
+                .sum();
+            if sum > 0.0 { self.spec.group_scales[group.index()] / sum.sqrt() } else { 0.0 }
+        };
+        let inverse_norms = FeatureGroup::ALL.map(norm);
+        let meta = meta_signals(analysis.counts());
+        let tokens = analysis.tokens();
+        let mut owners = Owners { compact: vec![0u32; analysis.compact().len()], folded: Vec::new() };
+        for (i, t) in tokens.iter().enumerate() {
+            for owner in &mut owners.compact[t.compact.start as usize..t.compact.end as usize] {
+                *owner = i as u32;
+            }
+        }
+        owners.folded = (0..analysis.folded().len())
+            .map(|i| {
+                let offset = analysis.folded_source(i);
+                let k = tokens.partition_point(|t| t.source.end <= offset);
+                tokens.get(k).filter(|t| t.source.start <= offset).map(|_| k as u32)
+            })
+            .collect();
+        let logits = self.text_logits(&indices);
+        let probabilities = [scores.spam, scores.abuse, scores.hate_given_abuse];
+
+        let heads = HeadKind::ALL.map(|kind| {
+            let h = kind.index();
+            let head = &self.heads[h];
+            let mut by_name: HashMap<&str, f32> = HashMap::new();
+            let mut per_token = vec![0f32; tokens.len()];
+            for f in &named.0 {
+                let bucket = self.table[f.bucket as usize];
+                let inv = inverse_norms[f.group.index()];
+                // Effect on the combined logit: text contribution times the combiner's
+                // weight on the text logit.
+                let effect =
+                    bucket.idf as f32 * bucket.weights[h] as f32 * head.text_scale * inv * head.coefficients[0];
+                if effect == 0.0 {
+                    continue;
+                }
+                *by_name.entry(f.name.as_str()).or_default() += effect;
+                spread_over_tokens(f.origin, effect, &owners, &mut per_token);
+            }
+            let mut features: Vec<Contribution> = by_name
+                .into_iter()
+                .map(|(name, effect)| Contribution { name: display_name(name), effect })
+                .collect();
+            features.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()).then_with(|| a.name.cmp(&b.name)));
+            features.truncate(top);
+            let mut signals: Vec<Contribution> = META_SIGNAL_NAMES
+                .iter()
+                .zip(&meta)
+                .zip(&head.coefficients[1..])
+                .filter(|((_, m), _)| **m != 0.0)
+                .map(|((name, m), c)| Contribution { name: name.to_string(), effect: m * c })
+                .collect();
+            signals.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
+            signals.truncate(top);
+            HeadExplanation {
+                head: kind,
+                probability: probabilities[h],
+                flag: self.flag(kind, probabilities[h]),
+                text_logit: logits[h],
+                features,
+                signals,
+                token_effects: tokens
+                    .iter()
+                    .zip(per_token)
+                    .map(|(t, effect)| TokenEffect { start: t.source.start, end: t.source.end, effect })
+                    .collect(),
+            }
+        });
+        Explanation {
+            model_version: self.version.clone(),
+            scores,
+            suggested: self.suggest(&scores),
+            heads: heads.to_vec(),
+        }
+    }
+}
+
+/// "p:nha cai" -> "nha cai"; "c:acai" -> "…acai…" (a piece of a word); others as they are.
+fn display_name(name: &str) -> String {
+    match name.split_once(':') {
+        Some(("p" | "w", rest)) => rest.to_string(),
+        Some(("c", rest)) => format!("…{rest}…"),
+        Some(("host", rest)) => format!("link to {rest}"),
+        _ => name.to_string(),
+    }
+}
+
+/// Which token each character of the compact and folded views belongs to.
+struct Owners {
+    compact: Vec<u32>,
+    /// `None` for spaces and punctuation between tokens.
+    folded: Vec<Option<u32>>,
+}
+
+/// Adds a feature's effect to the tokens it came from.
+fn spread_over_tokens(origin: FeatureOrigin, effect: f32, owners: &Owners, per_token: &mut [f32]) {
+    match origin {
+        FeatureOrigin::Tokens(start, end) => {
+            let count = (end - start).max(1) as f32;
+            for slot in &mut per_token[start as usize..end as usize] {
+                *slot += effect / count;
+            }
+        }
+        FeatureOrigin::Compact(start, end) => {
+            let len = (end - start).max(1) as f32;
+            for &owner in &owners.compact[start as usize..end as usize] {
+                per_token[owner as usize] += effect / len;
+            }
+        }
+        FeatureOrigin::Folded(start, end) => {
+            let covered: Vec<u32> = owners.folded[start as usize..end as usize].iter().flatten().copied().collect();
+            for owner in &covered {
+                per_token[*owner as usize] += effect / covered.len() as f32;
+            }
+        }
+        FeatureOrigin::Comment => {}
+    }
+}
+
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// One named reason and its push on the head's logit (positive: towards flagging).
+#[derive(Clone, Debug, Serialize)]
+pub struct Contribution {
+    pub name: String,
+    pub effect: f32,
+}
+
+/// How much one token of the comment pushed a head, with its byte range in the text.
+#[derive(Clone, Debug, Serialize)]
+pub struct TokenEffect {
+    pub start: usize,
+    pub end: usize,
+    pub effect: f32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HeadExplanation {
+    pub head: HeadKind,
+    pub probability: f32,
+    pub flag: Flag,
+    pub text_logit: f32,
+    pub features: Vec<Contribution>,
+    pub signals: Vec<Contribution>,
+    pub token_effects: Vec<TokenEffect>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Explanation {
+    pub model_version: String,
+    pub scores: Scores,
+    pub suggested: SuggestedAction,
+    pub heads: Vec<HeadExplanation>,
+}
+
+/// The live model, swappable at run time without locks: readers take a cheap snapshot
+/// (`load`), a reload replaces it atomically and in-flight scorings finish on the old one.
+pub struct ClassifierHandle(ArcSwap<Classifier>);
+
+impl ClassifierHandle {
+    pub fn new(classifier: Classifier) -> Self {
+        Self(ArcSwap::from_pointee(classifier))
+    }
+
+    pub fn current(&self) -> Arc<Classifier> {
+        self.0.load_full()
+    }
+
+    pub fn replace(&self, classifier: Classifier) -> Arc<Classifier> {
+        self.0.swap(Arc::new(classifier))
+    }
+}

@@ -1,0 +1,395 @@
+//! The sparse text layer: a logistic regression over hashed n-gram features.
+//!
+//! linfa's models take dense `ndarray` input; a dense matrix of ~90,000 comments by 2^18+
+//! hashed features would need tens of GiB, while each comment has only a few hundred
+//! non-zero features. So this layer is our own: rows in compressed sparse row form and
+//! FTRL-Proximal (McMahan et al., "Ad Click Prediction: a View from the Trenches", KDD
+//! 2013), which handles L1 and L2 regularization lazily per coordinate and so only ever
+//! touches a row's non-zeros. Several shuffled passes approximate the batch optimum.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Rows of (feature index, value) pairs, stored back to back.
+#[derive(Clone, Debug, Default)]
+pub struct SparseRows {
+    offsets: Vec<usize>,
+    indices: Vec<u32>,
+    values: Vec<f32>,
+}
+
+impl SparseRows {
+    pub fn new() -> Self {
+        Self {
+            offsets: vec![0],
+            indices: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    pub fn push_row(&mut self, entries: impl IntoIterator<Item = (u32, f32)>) {
+        for (index, value) in entries {
+            self.indices.push(index);
+            self.values.push(value);
+        }
+        self.offsets.push(self.indices.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn non_zeros(&self) -> usize {
+        self.indices.len()
+    }
+
+    pub fn row(&self, i: usize) -> (&[u32], &[f32]) {
+        let range = self.offsets[i]..self.offsets[i + 1];
+        (&self.indices[range.clone()], &self.values[range])
+    }
+}
+
+/// FTRL-Proximal settings. Defaults were chosen on the dev splits (see models/MODEL_CARD.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FtrlParams {
+    /// Learning-rate scale (the paper's alpha).
+    pub alpha: f64,
+    /// Learning-rate smoothing (beta).
+    pub beta: f64,
+    /// L1 strength: drives weak weights to exactly zero, which keeps the model small.
+    pub l1: f64,
+    /// L2 strength.
+    pub l2: f64,
+    /// Passes over the data, each in a fresh seeded order.
+    pub epochs: usize,
+}
+
+impl Default for FtrlParams {
+    fn default() -> Self {
+        Self {
+            alpha: 1.0,
+            beta: 1.0,
+            l1: 0.5,
+            l2: 0.0,
+            epochs: 6,
+        }
+    }
+}
+
+/// How a head's text layer is fitted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextOptimizer {
+    Ftrl(FtrlParams),
+    Lbfgs(LbfgsParams),
+}
+
+impl TextOptimizer {
+    /// Progress steps one fit reports (epochs or at most this many iterations).
+    pub fn steps(&self) -> usize {
+        match self {
+            TextOptimizer::Ftrl(p) => p.epochs,
+            TextOptimizer::Lbfgs(p) => p.max_iterations,
+        }
+    }
+
+    pub fn fit(
+        &self,
+        rows: &SparseRows,
+        labels: &[bool],
+        subset: &[usize],
+        dims: usize,
+        seed: u64,
+        on_step: impl FnMut(usize),
+    ) -> LinearModel {
+        match self {
+            TextOptimizer::Ftrl(p) => train_ftrl(rows, labels, subset, dims, p, seed, on_step),
+            TextOptimizer::Lbfgs(p) => train_lbfgs(rows, labels, subset, dims, p, on_step),
+        }
+    }
+}
+
+/// A trained text layer: bias plus one weight per feature bucket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinearModel {
+    pub bias: f32,
+    pub weights: Vec<f32>,
+}
+
+impl LinearModel {
+    pub fn logit(&self, indices: &[u32], values: &[f32]) -> f32 {
+        let mut z = self.bias;
+        for (&i, &v) in indices.iter().zip(values) {
+            z += self.weights[i as usize] * v;
+        }
+        z
+    }
+}
+
+pub fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Trains on the rows listed in `subset` (indices into `rows`), with `labels[i]` for row i.
+pub fn train_ftrl(
+    rows: &SparseRows,
+    labels: &[bool],
+    subset: &[usize],
+    dims: usize,
+    params: &FtrlParams,
+    seed: u64,
+    mut on_epoch: impl FnMut(usize),
+) -> LinearModel {
+    // Coordinate dims is the bias, which is never regularized.
+    let mut z = vec![0f64; dims + 1];
+    let mut n = vec![0f64; dims + 1];
+    let mut order: Vec<usize> = subset.to_vec();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let weight = |z: f64, n: f64, regularize: bool| -> f64 {
+        let (l1, l2) = if regularize { (params.l1, params.l2) } else { (0.0, 0.0) };
+        if z.abs() <= l1 {
+            0.0
+        } else {
+            -(z - z.signum() * l1) / ((params.beta + n.sqrt()) / params.alpha + l2)
+        }
+    };
+    let mut w_row: Vec<f64> = Vec::new();
+    for epoch in 0..params.epochs {
+        order.shuffle(&mut rng);
+        for &r in &order {
+            let (indices, values) = rows.row(r);
+            w_row.clear();
+            let mut score = weight(z[dims], n[dims], false);
+            let bias_weight = score;
+            for (&i, &v) in indices.iter().zip(values) {
+                let w = weight(z[i as usize], n[i as usize], true);
+                w_row.push(w);
+                score += w * v as f64;
+            }
+            let p = sigmoid(score.clamp(-35.0, 35.0));
+            let g_unit = p - if labels[r] { 1.0 } else { 0.0 };
+            update(&mut z[dims], &mut n[dims], g_unit, bias_weight, params.alpha);
+            for ((&i, &v), &w) in indices.iter().zip(values).zip(&w_row) {
+                let i = i as usize;
+                update(&mut z[i], &mut n[i], g_unit * v as f64, w, params.alpha);
+            }
+        }
+        on_epoch(epoch);
+    }
+    let weights = (0..dims).map(|i| weight(z[i], n[i], true) as f32).collect();
+    LinearModel {
+        bias: weight(z[dims], n[dims], false) as f32,
+        weights,
+    }
+}
+
+#[inline]
+fn update(z: &mut f64, n: &mut f64, g: f64, w: f64, alpha: f64) {
+    let n_new = *n + g * g;
+    let sigma = (n_new.sqrt() - n.sqrt()) / alpha;
+    *z += g - sigma * w;
+    *n = n_new;
+}
+
+/// Settings of the batch optimizer: the same objective as scikit-learn's
+/// `LogisticRegression(C)`: C * sum of log losses + ||w||^2 / 2 (bias not penalised).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LbfgsParams {
+    /// Inverse regularisation strength.
+    pub c: f64,
+    /// Most iterations; each is one pass over the rows (more when the line search backtracks).
+    pub max_iterations: usize,
+    /// Stop when the objective improves by less than this fraction in an iteration.
+    pub tolerance: f64,
+    /// Correction pairs kept (the "m" of L-BFGS).
+    pub memory: usize,
+}
+
+impl Default for LbfgsParams {
+    fn default() -> Self {
+        Self { c: 1.0, max_iterations: 120, tolerance: 1e-5, memory: 8 }
+    }
+}
+
+/// Objective value and gradient at `w` (last coordinate is the bias).
+fn objective(rows: &SparseRows, labels: &[bool], subset: &[usize], w: &[f64], c: f64, grad: &mut [f64]) -> f64 {
+    let dims = w.len() - 1;
+    grad.iter_mut().for_each(|g| *g = 0.0);
+    let mut loss = 0.0;
+    for &r in subset {
+        let (indices, values) = rows.row(r);
+        let mut z = w[dims];
+        for (&i, &v) in indices.iter().zip(values) {
+            z += w[i as usize] * v as f64;
+        }
+        let y = if labels[r] { 1.0 } else { 0.0 };
+        // log(1 + e^z) - y z, computed without overflow.
+        loss += if z > 0.0 { z + (-z).exp().ln_1p() } else { z.exp().ln_1p() } - y * z;
+        let residual = c * (sigmoid(z) - y);
+        grad[dims] += residual;
+        for (&i, &v) in indices.iter().zip(values) {
+            grad[i as usize] += residual * v as f64;
+        }
+    }
+    let mut penalty = 0.0;
+    for (g, &wi) in grad[..dims].iter_mut().zip(&w[..dims]) {
+        *g += wi;
+        penalty += wi * wi;
+    }
+    c * loss + 0.5 * penalty
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Minimises the L2-regularised log loss with L-BFGS (Nocedal & Wright, "Numerical
+/// Optimization", algorithm 7.4) and a backtracking Armijo line search. Deterministic:
+/// full passes in row order, no randomness.
+pub fn train_lbfgs(
+    rows: &SparseRows,
+    labels: &[bool],
+    subset: &[usize],
+    dims: usize,
+    params: &LbfgsParams,
+    mut on_iteration: impl FnMut(usize),
+) -> LinearModel {
+    let n = dims + 1;
+    let mut w = vec![0f64; n];
+    let mut grad = vec![0f64; n];
+    let mut f = objective(rows, labels, subset, &w, params.c, &mut grad);
+    let mut history: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> = std::collections::VecDeque::new();
+    let mut direction = vec![0f64; n];
+    let mut trial = vec![0f64; n];
+    let mut trial_grad = vec![0f64; n];
+    for iteration in 0..params.max_iterations {
+        // Two-loop recursion: direction = -H * grad.
+        direction.copy_from_slice(&grad);
+        let mut alphas = Vec::with_capacity(history.len());
+        for (s, y, rho) in history.iter().rev() {
+            let a = rho * dot(s, &direction);
+            for (d, yi) in direction.iter_mut().zip(y) {
+                *d -= a * yi;
+            }
+            alphas.push(a);
+        }
+        let gamma = history.back().map_or_else(
+            || 1.0 / dot(&grad, &grad).sqrt().max(1e-12),
+            |(s, y, _)| dot(s, y) / dot(y, y).max(1e-300),
+        );
+        direction.iter_mut().for_each(|d| *d *= gamma);
+        for ((s, y, rho), a) in history.iter().zip(alphas.iter().rev()) {
+            let b = rho * dot(y, &direction);
+            for (d, si) in direction.iter_mut().zip(s) {
+                *d += (a - b) * si;
+            }
+        }
+        direction.iter_mut().for_each(|d| *d = -*d);
+        let slope = dot(&grad, &direction);
+        if slope >= 0.0 {
+            // Not a descent direction (numerical trouble): restart from steepest descent.
+            history.clear();
+            continue;
+        }
+        let mut step = 1.0;
+        let mut f_new;
+        loop {
+            for ((t, wi), d) in trial.iter_mut().zip(&w).zip(&direction) {
+                *t = wi + step * d;
+            }
+            f_new = objective(rows, labels, subset, &trial, params.c, &mut trial_grad);
+            if f_new <= f + 1e-4 * step * slope || step < 1e-10 {
+                break;
+            }
+            step *= 0.5;
+        }
+        let s: Vec<f64> = trial.iter().zip(&w).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = trial_grad.iter().zip(&grad).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        std::mem::swap(&mut w, &mut trial);
+        std::mem::swap(&mut grad, &mut trial_grad);
+        let improvement = (f - f_new) / f.abs().max(1e-12);
+        f = f_new;
+        on_iteration(iteration);
+        if sy > 1e-12 {
+            if history.len() == params.memory {
+                history.pop_front();
+            }
+            history.push_back((s, y, 1.0 / sy));
+        }
+        if improvement < params.tolerance {
+            break;
+        }
+    }
+    LinearModel { bias: w[dims] as f32, weights: w[..dims].iter().map(|&x| x as f32).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_a_separable_problem_and_is_deterministic() {
+        // Feature 0 marks positives, feature 1 negatives, feature 2 is noise on every row.
+        let mut rows = SparseRows::new();
+        let mut labels = Vec::new();
+        for i in 0..200 {
+            let positive = i % 3 == 0;
+            rows.push_row([(if positive { 0 } else { 1 }, 1.0), (2, 0.5)]);
+            labels.push(positive);
+        }
+        let all: Vec<usize> = (0..rows.len()).collect();
+        let params = FtrlParams { l1: 0.0, ..FtrlParams::default() };
+        let model = train_ftrl(&rows, &labels, &all, 4, &params, 7, |_| {});
+        assert!(model.logit(&[0, 2], &[1.0, 0.5]) > 2.0);
+        assert!(model.logit(&[1, 2], &[1.0, 0.5]) < -2.0);
+        assert_eq!(model.weights[3], 0.0, "an unseen feature keeps weight zero");
+        let again = train_ftrl(&rows, &labels, &all, 4, &params, 7, |_| {});
+        assert_eq!(model.weights, again.weights);
+    }
+
+    #[test]
+    fn lbfgs_reaches_the_regularised_optimum() {
+        // One feature, balanced classes that it separates: the optimum balances the loss
+        // gradient against the penalty, so the gradient there must be ~0.
+        let mut rows = SparseRows::new();
+        let mut labels = Vec::new();
+        for i in 0..100 {
+            let positive = i % 2 == 0;
+            rows.push_row([(0, if positive { 1.0 } else { -1.0 }), (1, 0.3)]);
+            labels.push(positive);
+        }
+        let all: Vec<usize> = (0..rows.len()).collect();
+        let params = LbfgsParams { c: 0.1, max_iterations: 200, tolerance: 1e-12, memory: 5 };
+        let model = train_lbfgs(&rows, &labels, &all, 2, &params, |_| {});
+        let w: Vec<f64> = vec![model.weights[0] as f64, model.weights[1] as f64, model.bias as f64];
+        let mut grad = vec![0.0; 3];
+        objective(&rows, &labels, &all, &w, params.c, &mut grad);
+        assert!(grad.iter().all(|g| g.abs() < 1e-3), "gradient at the optimum: {grad:?}");
+        assert!(model.weights[0] > 1.0);
+    }
+
+    #[test]
+    fn l1_zeroes_out_weak_features() {
+        let mut rows = SparseRows::new();
+        let mut labels = Vec::new();
+        for i in 0..400 {
+            let positive = i % 2 == 0;
+            // Feature 3 appears once, on a positive row: too little evidence to keep under L1.
+            let rare = if i == 0 { vec![(3, 1.0)] } else { vec![] };
+            rows.push_row([(if positive { 0 } else { 1 }, 1.0)].into_iter().chain(rare));
+            labels.push(positive);
+        }
+        let all: Vec<usize> = (0..rows.len()).collect();
+        let sparse = FtrlParams { l1: 1.0, ..FtrlParams::default() };
+        let model = train_ftrl(&rows, &labels, &all, 4, &sparse, 1, |_| {});
+        assert_eq!(model.weights[3], 0.0);
+        assert!(model.weights[0] > 0.0);
+    }
+}

@@ -1,0 +1,713 @@
+//! Training: from labelled JSONL files to a [`ModelFile`].
+//!
+//! Per head: the sparse text layer is trained K times on K-1 folds to get out-of-fold
+//! logits for every training row, then once on everything. linfa-logistic fits the head's
+//! combiner on the out-of-fold logits plus the meta signals, so the combiner learns how
+//! far to trust the text layer on text it has not seen. Thresholds are chosen on the dev
+//! splits (when given) with the final, quantized model, exactly as it will score.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use linfa::prelude::*;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::data::{Example, Label, Task, read_jsonl};
+use super::metrics::{BinaryMetrics, binary_metrics, macro_f1};
+use super::model::{
+    Combiner, DatasetSummary, DevMetrics, HeadFile, HeadKind, IDF_SCALE, ModelError, ModelFile, QuantizedWeights,
+    Thresholds,
+};
+use super::scorer::{Classifier, Scores};
+use super::sparse::{FtrlParams, LinearModel, SparseRows, TextOptimizer};
+use crate::text::{FeatureIndices, FeatureSpec, META_SIGNALS, NamedFeatures, TextAnalysis, extract, meta_signals};
+
+/// Everything that decides what a training run produces.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub spec: FeatureSpec,
+    pub spam: TextOptimizer,
+    pub abuse: TextOptimizer,
+    pub hate: TextOptimizer,
+    /// Folds for the out-of-fold logits the combiners learn from.
+    pub folds: usize,
+    pub seed: u64,
+    /// L2 strength of the linfa combiners.
+    pub combiner_alpha: f64,
+    /// Named features kept per head in the model file.
+    pub dictionary_per_head: usize,
+    /// Precision the `reject` threshold must reach on the dev splits.
+    pub reject_precision: f64,
+    pub version: String,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            spec: FeatureSpec::default(),
+            spam: TextOptimizer::Ftrl(FtrlParams::default()),
+            abuse: TextOptimizer::Ftrl(FtrlParams::default()),
+            hate: TextOptimizer::Ftrl(FtrlParams::default()),
+            folds: 3,
+            seed: 42,
+            combiner_alpha: 1.0,
+            dictionary_per_head: 400,
+            reject_precision: 0.95,
+            version: format!("modgate-{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+impl TrainConfig {
+    fn params(&self, head: HeadKind) -> &TextOptimizer {
+        match head {
+            HeadKind::Spam => &self.spam,
+            HeadKind::Abuse => &self.abuse,
+            HeadKind::Hate => &self.hate,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] super::data::DataError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("no training rows for the {0} head (it needs {1})")]
+    NoRows(&'static str, &'static str),
+    #[error("the {head} combiner could not be fitted: {message}")]
+    Combiner { head: &'static str, message: String },
+}
+
+/// Progress callbacks, so the CLI can draw a bar and tests can stay quiet.
+pub trait Progress: Sync {
+    fn stage(&self, name: &str, total: u64);
+    fn advance(&self, n: u64);
+}
+
+/// No progress output.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn stage(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// A dataset's dev split, with its rows.
+pub struct DevSet {
+    pub source: String,
+    pub examples: Vec<Example>,
+}
+
+pub struct TrainOutcome {
+    pub model: ModelFile,
+    pub classifier: Classifier,
+    /// Training rows dropped because their text is also in a dev split.
+    pub removed_dev_duplicates: usize,
+}
+
+/// Featurized training rows, shared by all heads.
+struct Featurized {
+    rows: SparseRows,
+    meta: Vec<[f32; META_SIGNALS]>,
+}
+
+pub fn load_dev_sets(files: &[PathBuf]) -> Result<Vec<DevSet>, TrainError> {
+    let mut by_source: BTreeMap<String, Vec<Example>> = BTreeMap::new();
+    for file in files {
+        for example in read_jsonl(file)? {
+            by_source.entry(example.source.clone()).or_default().push(example);
+        }
+    }
+    Ok(by_source.into_iter().map(|(source, examples)| DevSet { source, examples }).collect())
+}
+
+pub fn train(
+    train_files: &[PathBuf],
+    dev_files: &[PathBuf],
+    config: &TrainConfig,
+    progress: &dyn Progress,
+) -> Result<TrainOutcome, TrainError> {
+    let mut examples = Vec::new();
+    for file in train_files {
+        examples.extend(read_jsonl(file)?);
+    }
+    let dev = load_dev_sets(dev_files)?;
+    let (examples, removed) = remove_dev_duplicates(examples, &dev);
+    let mut outcome = train_examples(&examples, &dev, config, progress)?;
+    outcome.removed_dev_duplicates = removed;
+    Ok(outcome)
+}
+
+/// The key under which two texts count as the same comment: lowercased, whitespace
+/// collapsed (the key the datasets were de-duplicated with).
+pub fn duplicate_key(text: &str) -> String {
+    text.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ")
+}
+
+/// Removes training rows whose text is also a dev row's text. The public datasets overlap
+/// (ViHOS annotates ViHSD's comments: 91% of ViHOS dev is in ViHSD train), so without this
+/// the dev metrics measure memory, not generalisation, and tuning on them misleads.
+pub fn remove_dev_duplicates(examples: Vec<Example>, dev: &[DevSet]) -> (Vec<Example>, usize) {
+    let dev_keys: HashSet<String> = dev.iter().flat_map(|d| d.examples.iter().map(|e| duplicate_key(&e.text))).collect();
+    let before = examples.len();
+    let kept: Vec<Example> = examples.into_iter().filter(|e| !dev_keys.contains(&duplicate_key(&e.text))).collect();
+    let removed = before - kept.len();
+    (kept, removed)
+}
+
+pub fn train_examples(
+    examples: &[Example],
+    dev: &[DevSet],
+    config: &TrainConfig,
+    progress: &dyn Progress,
+) -> Result<TrainOutcome, TrainError> {
+    let spec = &config.spec;
+    let dims = spec.buckets();
+
+    progress.stage("reading text", examples.len() as u64);
+    let raw = featurize_all(examples, spec, progress);
+    let idf = inverse_document_frequency(&raw, dims);
+    let featurized = normalize_rows(&raw, &idf, &spec.group_scales);
+    drop(raw);
+
+    let head_rows = |head: HeadKind| -> Vec<(usize, bool)> {
+        examples
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| head_target(head, e.label).map(|y| (i, y)))
+            .collect()
+    };
+    let selections: Vec<(HeadKind, Vec<(usize, bool)>)> = HeadKind::ALL.iter().map(|&h| (h, head_rows(h))).collect();
+    for (head, rows) in &selections {
+        if rows.is_empty() {
+            return Err(TrainError::NoRows(head.as_str(), head_requirement(*head)));
+        }
+    }
+    let epochs_total: u64 = selections
+        .iter()
+        .map(|(h, _)| (config.params(*h).steps() * (config.folds + 1)) as u64)
+        .sum();
+    progress.stage("training heads", epochs_total);
+
+    // Each head trains on its own thread; FTRL itself is sequential.
+    let trained: Mutex<Vec<(HeadKind, LinearModel, Vec<f32>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for (head, rows) in &selections {
+            let featurized = &featurized;
+            let trained = &trained;
+            scope.spawn(move || {
+                let (model, oof) = train_text_layer(*head, rows, examples, featurized, dims, config, progress);
+                trained.lock().expect("no panics while holding").push((*head, model, oof));
+            });
+        }
+    });
+    let mut trained = trained.into_inner().expect("no panics while holding");
+    trained.sort_by_key(|(h, _, _)| h.index());
+
+    progress.stage("fitting combiners", 3);
+    let mut heads = Vec::new();
+    for ((head, model, oof), (_, rows)) in trained.iter().zip(&selections) {
+        let combiner = fit_combiner(*head, rows, oof, &featurized.meta, config.combiner_alpha)?;
+        heads.push(HeadFile {
+            kind: *head,
+            text_bias: model.bias,
+            text_weights: QuantizedWeights::quantize(&model.weights),
+            combiner,
+            thresholds: Thresholds { flag: 0.5, reject: 0.9 },
+        });
+        progress.advance(1);
+    }
+
+    progress.stage("naming strong features", examples.len() as u64);
+    let dictionary = build_dictionary(examples, spec, &trained, config.dictionary_per_head, progress);
+
+    let mut model = ModelFile {
+        version: config.version.clone(),
+        spec: spec.clone(),
+        idf,
+        heads,
+        training: summarize(examples),
+        training_params: serde_json::to_string(config).expect("config serializes"),
+        dev_metrics: Vec::new(),
+        dictionary,
+    };
+
+    progress.stage("scoring dev sets", dev.iter().map(|d| d.examples.len() as u64).sum());
+    let classifier = Classifier::from_file(model.clone())?;
+    let dev_scores: Vec<Vec<Scores>> = dev
+        .iter()
+        .map(|set| {
+            let scores = set.examples.iter().map(|e| classifier.score(&e.text)).collect();
+            progress.advance(set.examples.len() as u64);
+            scores
+        })
+        .collect();
+
+    // Thresholds are chosen on out-of-fold scores of the training rows, never on dev, so
+    // the dev metrics stay an honest estimate of unseen data.
+    let combiners: Vec<Combiner> = model.heads.iter().map(|h| h.combiner.clone()).collect();
+    let (oof_sets, oof_scores) = out_of_fold_sets(examples, &featurized, &selections, &trained, &combiners);
+    for head in [HeadKind::Spam, HeadKind::Abuse] {
+        let groups = dev_groups(head, &oof_sets, &oof_scores);
+        model.heads[head.index()].thresholds = choose_thresholds(&groups, config.reject_precision);
+    }
+    let abuse_flag = model.heads[HeadKind::Abuse.index()].thresholds.flag;
+    model.heads[HeadKind::Hate.index()].thresholds = choose_hate_thresholds(&oof_sets, &oof_scores, abuse_flag);
+
+    let classifier = Classifier::from_file(model.clone())?;
+    model.dev_metrics = dev
+        .iter()
+        .zip(&dev_scores)
+        .map(|(set, scores)| dev_metrics(&classifier, set, scores))
+        .collect();
+    let classifier = Classifier::from_file(model.clone())?;
+    Ok(TrainOutcome { model, classifier, removed_dev_duplicates: 0 })
+}
+
+/// Training rows grouped by source, with out-of-fold scores: each row scored by text
+/// layers that did not see it. The hate head only trains on offensive and hate rows, so
+/// for every other row its full model is already out-of-sample.
+fn out_of_fold_sets(
+    examples: &[Example],
+    featurized: &Featurized,
+    selections: &[(HeadKind, Vec<(usize, bool)>)],
+    trained: &[(HeadKind, LinearModel, Vec<f32>)],
+    combiners: &[Combiner],
+) -> (Vec<DevSet>, Vec<Vec<Scores>>) {
+    let mut probability = vec![[None::<f32>; 3]; examples.len()];
+    for ((head, _, oof), (_, rows)) in trained.iter().zip(selections) {
+        let combiner = &combiners[head.index()];
+        for (&(i, _), &logit) in rows.iter().zip(oof) {
+            probability[i][head.index()] = Some(combine(combiner, logit, &featurized.meta[i]));
+        }
+    }
+    let hate_model = &trained[HeadKind::Hate.index()].1;
+    let mut by_source: BTreeMap<&str, (Vec<Example>, Vec<Scores>)> = BTreeMap::new();
+    for (i, example) in examples.iter().enumerate() {
+        let [spam, abuse, hate] = probability[i];
+        let hate_given_abuse = hate.unwrap_or_else(|| {
+            let (indices, values) = featurized.rows.row(i);
+            combine(&combiners[HeadKind::Hate.index()], hate_model.logit(indices, values), &featurized.meta[i])
+        });
+        let abuse = abuse.unwrap_or(0.0);
+        let scores = Scores { spam: spam.unwrap_or(0.0), abuse, hate: abuse * hate_given_abuse, hate_given_abuse };
+        let entry = by_source.entry(&example.source).or_default();
+        entry.0.push(example.clone());
+        entry.1.push(scores);
+    }
+    by_source
+        .into_iter()
+        .map(|(source, (examples, scores))| (DevSet { source: source.to_string(), examples }, scores))
+        .unzip()
+}
+
+fn head_requirement(head: HeadKind) -> &'static str {
+    match head {
+        HeadKind::Spam => "rows labelled ham or spam",
+        HeadKind::Abuse => "rows labelled clean, offensive, hate or toxic",
+        HeadKind::Hate => "rows labelled offensive and rows labelled hate",
+    }
+}
+
+/// Which rows a head learns from, and their target.
+pub fn head_target(head: HeadKind, label: Label) -> Option<bool> {
+    match head {
+        HeadKind::Spam => (label.task() == Task::Spam).then_some(label == Label::Spam),
+        HeadKind::Abuse => (label.task() == Task::Abuse).then(|| label.is_positive()),
+        HeadKind::Hate => match label {
+            Label::Hate => Some(true),
+            Label::Offensive => Some(false),
+            _ => None,
+        },
+    }
+}
+
+struct RawFeatures {
+    indices: Vec<FeatureIndices>,
+    meta: Vec<[f32; META_SIGNALS]>,
+}
+
+fn featurize_all(examples: &[Example], spec: &FeatureSpec, progress: &dyn Progress) -> RawFeatures {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let chunk = examples.len().div_ceil(workers).max(1);
+    let mut parts: Vec<(Vec<FeatureIndices>, Vec<[f32; META_SIGNALS]>)> = Vec::new();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = examples
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut analysis = TextAnalysis::default();
+                    let mut indices = Vec::with_capacity(part.len());
+                    let mut meta = Vec::with_capacity(part.len());
+                    for (k, example) in part.iter().enumerate() {
+                        analysis.analyze(&example.text);
+                        let mut features = FeatureIndices::default();
+                        extract(&analysis, spec, &mut features);
+                        indices.push(features);
+                        meta.push(meta_signals(analysis.counts()));
+                        if k % 1024 == 1023 {
+                            progress.advance(1024);
+                        }
+                    }
+                    (indices, meta)
+                })
+            })
+            .collect();
+        for handle in handles {
+            parts.push(handle.join().expect("featurizing does not panic"));
+        }
+    });
+    let mut out = RawFeatures { indices: Vec::with_capacity(examples.len()), meta: Vec::with_capacity(examples.len()) };
+    for (indices, meta) in parts {
+        out.indices.extend(indices);
+        out.meta.extend(meta);
+    }
+    out
+}
+
+/// Smoothed idf as scikit-learn computes it: ln((1 + n) / (1 + df)) + 1, quantized.
+fn inverse_document_frequency(raw: &RawFeatures, dims: usize) -> Vec<u16> {
+    let mut df = vec![0u32; dims];
+    let mut seen: Vec<u32> = Vec::new();
+    for features in &raw.indices {
+        seen.clear();
+        seen.extend(features.groups.iter().flatten());
+        seen.sort_unstable();
+        seen.dedup();
+        for &b in &seen {
+            df[b as usize] += 1;
+        }
+    }
+    let n = raw.indices.len() as f64;
+    df.iter()
+        .map(|&d| {
+            let idf = ((1.0 + n) / (1.0 + d as f64)).ln() + 1.0;
+            (idf * IDF_SCALE as f64).round().clamp(1.0, u16::MAX as f64) as u16
+        })
+        .collect()
+}
+
+/// Turns bucket lists into the exact values the scorer computes: per group, each
+/// occurrence contributes idf / sqrt(sum of idf^2 over the group's occurrences).
+fn normalize_rows(raw: &RawFeatures, idf: &[u16], scales: &[f32; 3]) -> Featurized {
+    let mut rows = SparseRows::new();
+    let mut entries: Vec<(u32, f32)> = Vec::new();
+    let mut sorted: Vec<u32> = Vec::new();
+    for features in &raw.indices {
+        entries.clear();
+        for (group, &scale) in features.groups.iter().zip(scales) {
+            let norm2: f64 = group.iter().map(|&b| (idf[b as usize] as f64).powi(2)).sum();
+            if norm2 == 0.0 {
+                continue;
+            }
+            let inv = scale as f64 / norm2.sqrt();
+            sorted.clear();
+            sorted.extend(group.iter());
+            sorted.sort_unstable();
+            let mut k = 0;
+            while k < sorted.len() {
+                let b = sorted[k];
+                let mut count = 0;
+                while k < sorted.len() && sorted[k] == b {
+                    count += 1;
+                    k += 1;
+                }
+                entries.push((b, (count as f64 * idf[b as usize] as f64 * inv) as f32));
+            }
+        }
+        rows.push_row(entries.iter().copied());
+    }
+    Featurized { rows, meta: raw.meta.clone() }
+}
+
+fn fold_of(example: &Example, folds: usize, seed: u64) -> usize {
+    (xxh3_64(example.id.as_bytes()) ^ seed) as usize % folds
+}
+
+/// Trains a head's text layer; returns the model fitted on all rows and the out-of-fold
+/// logit of every row (in `rows` order).
+fn train_text_layer(
+    head: HeadKind,
+    rows: &[(usize, bool)],
+    examples: &[Example],
+    featurized: &Featurized,
+    dims: usize,
+    config: &TrainConfig,
+    progress: &dyn Progress,
+) -> (LinearModel, Vec<f32>) {
+    let params = config.params(head);
+    let mut labels = vec![false; featurized.rows.len()];
+    for &(i, y) in rows {
+        labels[i] = y;
+    }
+    let folds = config.folds.max(2);
+    let fold: Vec<usize> = rows.iter().map(|&(i, _)| fold_of(&examples[i], folds, config.seed)).collect();
+    let mut oof = vec![0f32; rows.len()];
+    let head_seed = config.seed ^ (head.index() as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for k in 0..folds {
+        let training: Vec<usize> = rows.iter().zip(&fold).filter(|(_, f)| **f != k).map(|(r, _)| r.0).collect();
+        let model = params.fit(&featurized.rows, &labels, &training, dims, head_seed ^ k as u64, |_| progress.advance(1));
+        for (j, (&(i, _), &f)) in rows.iter().zip(&fold).enumerate() {
+            if f == k {
+                let (indices, values) = featurized.rows.row(i);
+                oof[j] = model.logit(indices, values);
+            }
+        }
+    }
+    let all: Vec<usize> = rows.iter().map(|r| r.0).collect();
+    let model = params.fit(&featurized.rows, &labels, &all, dims, head_seed, |_| progress.advance(1));
+    (model, oof)
+}
+
+fn fit_combiner(
+    head: HeadKind,
+    rows: &[(usize, bool)],
+    oof: &[f32],
+    meta: &[[f32; META_SIGNALS]],
+    alpha: f64,
+) -> Result<Combiner, TrainError> {
+    let inputs = Combiner::inputs();
+    let mut x = Array2::<f64>::zeros((rows.len(), inputs));
+    for (r, (&(i, _), &logit)) in rows.iter().zip(oof).enumerate() {
+        x[(r, 0)] = logit as f64;
+        for (k, &m) in meta[i].iter().enumerate() {
+            x[(r, k + 1)] = m as f64;
+        }
+    }
+    let y: Array1<bool> = rows.iter().map(|&(_, y)| y).collect();
+    let dataset = Dataset::new(x, y);
+    let fitted = LogisticRegression::default()
+        .alpha(alpha)
+        .max_iterations(300)
+        .fit(&dataset)
+        .map_err(|e| TrainError::Combiner { head: head.as_str(), message: e.to_string() })?;
+    // linfa reports probabilities of its "positive" class, which is whichever label is
+    // more frequent; flip the sign when that is `false`.
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    Ok(Combiner {
+        intercept: (sign * fitted.intercept()) as f32,
+        coefficients: fitted.params().iter().map(|&c| (sign * c) as f32).collect(),
+    })
+}
+
+fn combine(combiner: &Combiner, text_logit: f32, meta: &[f32; META_SIGNALS]) -> f32 {
+    let mut z = combiner.intercept + combiner.coefficients[0] * text_logit;
+    for (c, m) in combiner.coefficients[1..].iter().zip(meta) {
+        z += c * m;
+    }
+    super::scorer::sigmoid(z)
+}
+
+/// Per dev set of the head's task: (probabilities, truth).
+fn dev_groups(head: HeadKind, dev: &[DevSet], scores: &[Vec<Scores>]) -> Vec<(Vec<f32>, Vec<bool>)> {
+    dev.iter()
+        .zip(scores)
+        .filter_map(|(set, scores)| {
+            let mut p = Vec::new();
+            let mut t = Vec::new();
+            for (e, s) in set.examples.iter().zip(scores) {
+                if let Some(y) = head_target(head, e.label) {
+                    p.push(if head == HeadKind::Spam { s.spam } else { s.abuse });
+                    t.push(y);
+                }
+            }
+            (!p.is_empty()).then_some((p, t))
+        })
+        .collect()
+}
+
+const THRESHOLD_GRID: std::ops::RangeInclusive<u32> = 2..=98;
+
+/// Flag: the threshold with the best mean F1 across the sources (each dataset counts the
+/// same, whatever its size). Reject: the lowest threshold whose pooled precision reaches
+/// `reject_precision`.
+fn choose_thresholds(groups: &[(Vec<f32>, Vec<bool>)], reject_precision: f64) -> Thresholds {
+    let mut best = (f64::MIN, 0.5f32);
+    for step in THRESHOLD_GRID {
+        let t = step as f32 / 100.0;
+        let mean_f1 = groups.iter().map(|(p, y)| binary_metrics(p, y, t).f1).sum::<f64>() / groups.len() as f64;
+        if mean_f1 > best.0 + 1e-9 {
+            best = (mean_f1, t);
+        }
+    }
+    let flag = best.1;
+    let pooled_p: Vec<f32> = groups.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+    let pooled_y: Vec<bool> = groups.iter().flat_map(|(_, y)| y.iter().copied()).collect();
+    let mut reject = 0.99f32;
+    for step in THRESHOLD_GRID {
+        let t = step as f32 / 100.0;
+        if t < flag {
+            continue;
+        }
+        let m = binary_metrics(&pooled_p, &pooled_y, t);
+        let flagged = pooled_p.iter().filter(|&&p| p >= t).count();
+        if flagged >= 20 && m.precision >= reject_precision {
+            reject = t;
+            break;
+        }
+    }
+    Thresholds { flag, reject: reject.max(flag) }
+}
+
+/// The three-class prediction: clean below the abuse flag, then hate or offensive.
+pub fn three_class(scores: &Scores, abuse_flag: f32, hate_flag: f32) -> u8 {
+    if scores.abuse < abuse_flag {
+        0
+    } else if scores.hate_given_abuse >= hate_flag {
+        2
+    } else {
+        1
+    }
+}
+
+fn label_class(label: Label) -> Option<u8> {
+    match label {
+        Label::Clean => Some(0),
+        Label::Offensive => Some(1),
+        Label::Hate => Some(2),
+        _ => None,
+    }
+}
+
+/// True when a dev set separates offensive from hate (so 3-class macro-F1 is defined).
+pub fn has_three_classes(examples: &[Example]) -> bool {
+    examples.iter().any(|e| e.label == Label::Offensive) && examples.iter().any(|e| e.label == Label::Hate)
+}
+
+fn choose_hate_thresholds(dev: &[DevSet], scores: &[Vec<Scores>], abuse_flag: f32) -> Thresholds {
+    let sets: Vec<(&DevSet, &Vec<Scores>)> =
+        dev.iter().zip(scores).filter(|(set, _)| has_three_classes(&set.examples)).collect();
+    if sets.is_empty() {
+        return Thresholds { flag: 0.5, reject: 0.9 };
+    }
+    let mut best = (f64::MIN, 0.5f32);
+    for step in THRESHOLD_GRID {
+        let t = step as f32 / 100.0;
+        let mean: f64 = sets
+            .iter()
+            .map(|(set, scores)| {
+                let (predicted, truth): (Vec<u8>, Vec<u8>) = set
+                    .examples
+                    .iter()
+                    .zip(scores.iter())
+                    .filter_map(|(e, s)| label_class(e.label).map(|c| (three_class(s, abuse_flag, t), c)))
+                    .unzip();
+                macro_f1(&predicted, &truth)
+            })
+            .sum::<f64>()
+            / sets.len() as f64;
+        if mean > best.0 + 1e-9 {
+            best = (mean, t);
+        }
+    }
+    Thresholds { flag: best.1, reject: best.1.max(0.9) }
+}
+
+/// Metrics of one labelled set, using the model's own thresholds.
+pub fn evaluate_set(classifier: &Classifier, examples: &[Example], scores: &[Scores]) -> (Task, BinaryMetrics, Option<f64>) {
+    let task = if examples.iter().all(|e| e.label.task() == Task::Spam) { Task::Spam } else { Task::Abuse };
+    let head = if task == Task::Spam { HeadKind::Spam } else { HeadKind::Abuse };
+    let (p, t): (Vec<f32>, Vec<bool>) = examples
+        .iter()
+        .zip(scores)
+        .filter(|(e, _)| e.label.task() == task)
+        .map(|(e, s)| (if task == Task::Spam { s.spam } else { s.abuse }, e.label.is_positive()))
+        .unzip();
+    let metrics = binary_metrics(&p, &t, classifier.thresholds(head).flag);
+    let macro_f1_3class = has_three_classes(examples).then(|| {
+        let abuse_flag = classifier.thresholds(HeadKind::Abuse).flag;
+        let hate_flag = classifier.thresholds(HeadKind::Hate).flag;
+        let (predicted, truth): (Vec<u8>, Vec<u8>) = examples
+            .iter()
+            .zip(scores)
+            .filter_map(|(e, s)| label_class(e.label).map(|c| (three_class(s, abuse_flag, hate_flag), c)))
+            .unzip();
+        macro_f1(&predicted, &truth)
+    });
+    (task, metrics, macro_f1_3class)
+}
+
+fn dev_metrics(classifier: &Classifier, set: &DevSet, scores: &[Scores]) -> DevMetrics {
+    let (task, m, macro_f1_3class) = evaluate_set(classifier, &set.examples, scores);
+    DevMetrics {
+        source: set.source.clone(),
+        task: task.as_str().to_string(),
+        n: m.n,
+        auc: m.auc.unwrap_or(f64::NAN),
+        f1: m.f1,
+        precision: m.precision,
+        recall: m.recall,
+        macro_f1_3class,
+    }
+}
+
+fn summarize(examples: &[Example]) -> Vec<DatasetSummary> {
+    let mut by_source: BTreeMap<&str, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    for e in examples {
+        *by_source.entry(&e.source).or_default().entry(e.label.as_str()).or_default() += 1;
+    }
+    by_source
+        .into_iter()
+        .map(|(source, labels)| DatasetSummary {
+            source: source.to_string(),
+            split: "train".to_string(),
+            rows: labels.values().sum(),
+            labels: labels.into_iter().map(|(l, n)| (l.to_string(), n)).collect(),
+        })
+        .collect()
+}
+
+/// Names the strongest buckets of each head with the n-gram that most often lands there.
+fn build_dictionary(
+    examples: &[Example],
+    spec: &FeatureSpec,
+    trained: &[(HeadKind, LinearModel, Vec<f32>)],
+    per_head: usize,
+    progress: &dyn Progress,
+) -> Vec<(HeadKind, u32, String, f32)> {
+    let mut wanted: HashSet<u32> = HashSet::new();
+    let mut strongest: Vec<(HeadKind, Vec<(u32, f32)>)> = Vec::new();
+    for (head, model, _) in trained {
+        let mut ranked: Vec<(u32, f32)> =
+            model.weights.iter().enumerate().filter(|(_, w)| **w != 0.0).map(|(i, &w)| (i as u32, w)).collect();
+        ranked.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+        ranked.truncate(per_head);
+        wanted.extend(ranked.iter().map(|r| r.0));
+        strongest.push((*head, ranked));
+    }
+    let mut counts: HashMap<u32, HashMap<String, u32>> = HashMap::new();
+    let mut analysis = TextAnalysis::default();
+    let mut named = NamedFeatures::default();
+    for (k, example) in examples.iter().enumerate() {
+        analysis.analyze(&example.text);
+        named.0.clear();
+        extract(&analysis, spec, &mut named);
+        for f in named.0.drain(..) {
+            if wanted.contains(&f.bucket) {
+                *counts.entry(f.bucket).or_default().entry(f.name).or_default() += 1;
+            }
+        }
+        if k % 1024 == 1023 {
+            progress.advance(1024);
+        }
+    }
+    let mut dictionary = Vec::new();
+    for (head, ranked) in strongest {
+        for (bucket, weight) in ranked {
+            if let Some(names) = counts.get(&bucket) {
+                // Most frequent name; ties broken alphabetically so runs are repeatable.
+                let name = names.iter().max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0))).map(|(n, _)| n.clone());
+                if let Some(name) = name {
+                    dictionary.push((head, bucket, name, weight));
+                }
+            }
+        }
+    }
+    dictionary
+}

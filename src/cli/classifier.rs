@@ -1,0 +1,320 @@
+//! `modgate check`, `modgate eval` and `modgate train`.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anstyle::{AnsiColor, Style};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{CliError, ModelArg, Outcome, print};
+use crate::classify::data::discover;
+use crate::classify::eval::{EvalReport, evaluate_file};
+use crate::classify::model::{HeadKind, ModelFile, checksum_path};
+use crate::classify::scorer::{Classifier, Explanation, Flag, SuggestedAction};
+use crate::classify::shipped::shipped_model;
+use crate::classify::train::{Progress, TrainConfig, train as train_model};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Print one JSON object (scores, suggested action, reasons) instead of a report.
+    #[arg(long)]
+    pub json: bool,
+    /// How many reasons to show per score.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub top: usize,
+    /// The comment text, or "-" to read it from standard input.
+    pub text: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Labelled JSONL file (the ../shared/data format: "text" and "label" per line).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub data: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// JSONL files or folders of them (searched recursively). Files named dev.jsonl are
+    /// used for thresholds and metrics, test.jsonl files are ignored, the rest is trained on.
+    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    pub data: Vec<PathBuf>,
+    /// Where to write the model; ".model" is added when the name has no extension, and a
+    /// ".sha256" checksum file is written beside it.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Seed for fold assignment and shuffling: the same data and seed give the same model.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// log2 of the number of feature hash buckets.
+    #[arg(long, default_value_t = crate::text::FeatureSpec::default().bits, value_parser = clap::value_parser!(u8).range(10..=24))]
+    pub bits: u8,
+    /// Version string recorded in the model (reported with every decision).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Training settings as JSON (the `training_params` of an existing model), for tuning.
+    #[arg(long, hide = true, value_name = "JSON")]
+    pub params: Option<String>,
+}
+
+/// Loads `--model`, or the model built into the binary.
+pub fn load_classifier(model: &ModelArg) -> Result<Classifier, CliError> {
+    let started = Instant::now();
+    let classifier = match &model.model {
+        Some(path) => Classifier::load(path).map_err(CliError::new)?,
+        None => match shipped_model() {
+            Some(file) => Classifier::from_file(file.map_err(CliError::new)?).map_err(CliError::new)?,
+            None => {
+                return Err(CliError::new(
+                    "this modgate was built without a model (models/modgate.model was missing); pass --model PATH",
+                ));
+            }
+        },
+    };
+    tracing_load_time(started);
+    Ok(classifier)
+}
+
+fn tracing_load_time(started: Instant) {
+    if std::env::var_os("MODGATE_DEBUG_TIMING").is_some() {
+        eprintln!("model loaded in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+    }
+}
+
+fn read_text(arg: &str) -> Result<String, CliError> {
+    if arg != "-" {
+        return Ok(arg.to_string());
+    }
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes).map_err(|e| CliError::new(format!("reading standard input: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        CliError::new(format!("standard input is not valid UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+    })
+}
+
+pub fn check(args: CheckArgs) -> Result<Outcome, CliError> {
+    let text = read_text(&args.text)?;
+    if text.trim().is_empty() {
+        return Err(CliError::new("nothing to check: the comment text is empty"));
+    }
+    let classifier = load_classifier(&args.model)?;
+    let explanation = classifier.explain(&text, args.top);
+    if args.json {
+        let json = serde_json::to_string_pretty(&explanation).expect("explanations serialize");
+        print(&format!("{json}\n"))?;
+    } else {
+        print(&render_check(&classifier, &text, &explanation))?;
+    }
+    Ok(match explanation.suggested {
+        SuggestedAction::Approve => Outcome::Ok,
+        SuggestedAction::Hold | SuggestedAction::Reject => Outcome::CheckFailed,
+    })
+}
+
+fn render_check(classifier: &Classifier, text: &str, explanation: &Explanation) -> String {
+    let bold = Style::new().bold();
+    let (action_name, action_style) = match explanation.suggested {
+        SuggestedAction::Approve => ("APPROVE", AnsiColor::Green.on_default().bold()),
+        SuggestedAction::Hold => ("HOLD", AnsiColor::Yellow.on_default().bold()),
+        SuggestedAction::Reject => ("REJECT", AnsiColor::Red.on_default().bold()),
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{action_style}{action_name}{action_style:#} by the model's default thresholds (model {})",
+        explanation.model_version
+    );
+    let _ = writeln!(out);
+    for head in &explanation.heads {
+        let shown = if head.head == HeadKind::Hate { explanation.scores.hate } else { head.probability };
+        let t = classifier.thresholds(head.head);
+        let bar: String = "█".repeat((shown * 20.0).round() as usize);
+        let verdict = match head.flag {
+            Flag::Confident => format!("confident (≥ {:.2})", t.reject),
+            Flag::Flagged => format!("flagged (≥ {:.2})", t.flag),
+            Flag::None => String::new(),
+        };
+        let label = match head.head {
+            HeadKind::Spam => "spam",
+            HeadKind::Abuse => "abuse",
+            HeadKind::Hate => "hate",
+        };
+        let _ = writeln!(out, "  {bold}{label:<6}{bold:#} {shown:>5.3}  {bar:<20}  {verdict}");
+    }
+    for head in &explanation.heads {
+        if head.head == HeadKind::Hate && explanation.scores.abuse < classifier.thresholds(HeadKind::Abuse).flag {
+            continue;
+        }
+        let pushing: Vec<_> = head.features.iter().chain(&head.signals).filter(|c| c.effect > 0.0).collect();
+        if head.flag == Flag::None || pushing.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{bold}Why {}:{bold:#}", head.head.as_str());
+        let mut reasons = pushing;
+        reasons.sort_by(|a, b| b.effect.total_cmp(&a.effect));
+        for c in reasons.iter().take(head.features.len().max(3)) {
+            let _ = writeln!(out, "  {:+6.2}  {}", c.effect, c.name);
+        }
+    }
+    // The comment with the words that pushed a flagged head highlighted.
+    let flagged: Vec<_> = explanation.heads.iter().filter(|h| h.flag != Flag::None && h.head != HeadKind::Hate).collect();
+    if !flagged.is_empty() {
+        let highlight = AnsiColor::Red.on_default().bold().underline();
+        let _ = writeln!(out, "\n{bold}Comment:{bold:#}");
+        let mut cursor = 0;
+        let mut line = String::from("  ");
+        let token_count = flagged[0].token_effects.len();
+        for i in 0..token_count {
+            let t = &flagged[0].token_effects[i];
+            let effect: f32 = flagged.iter().map(|h| h.token_effects[i].effect).sum();
+            if t.start < cursor || t.end > text.len() {
+                continue;
+            }
+            line.push_str(&text[cursor..t.start]);
+            if effect > 0.25 {
+                let _ = write!(line, "{highlight}{}{highlight:#}", &text[t.start..t.end]);
+            } else {
+                line.push_str(&text[t.start..t.end]);
+            }
+            cursor = t.end;
+        }
+        line.push_str(&text[cursor.min(text.len())..]);
+        let _ = writeln!(out, "{}", line.replace('\n', "\n  "));
+    }
+    out
+}
+
+pub fn eval(args: EvalArgs) -> Result<Outcome, CliError> {
+    let classifier = load_classifier(&args.model)?;
+    let report = evaluate_file(&classifier, &args.data).map_err(CliError::new)?;
+    if args.json {
+        print(&format!("{}\n", serde_json::to_string(&report).expect("reports serialize")))?;
+    } else {
+        print(&render_eval(&args.data, classifier.version(), &report))?;
+    }
+    Ok(Outcome::Ok)
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
+}
+
+fn render_eval(path: &Path, version: &str, r: &EvalReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} ({} rows, {} task) with model {}", path.display(), r.n, r.task, version);
+    let rows = [
+        ("AUC", fmt_opt(r.auc)),
+        ("F1", format!("{:.4}", r.f1)),
+        ("precision", format!("{:.4}", r.precision)),
+        ("recall", format!("{:.4}", r.recall)),
+        ("macro-F1 (3 classes)", fmt_opt(r.macro_f1_3class)),
+        ("scoring p50", format!("{:.1} µs", r.scoring_us_p50)),
+        ("scoring p99", format!("{:.1} µs", r.scoring_us_p99)),
+    ];
+    for (name, value) in rows {
+        let _ = writeln!(out, "  {name:<22}{value:>12}");
+    }
+    out
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn stage(&self, name: &str, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.set_message(name.to_string());
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
+pub fn train(args: TrainArgs) -> Result<Outcome, CliError> {
+    let files = discover(&args.data).map_err(CliError::new)?;
+    if files.train.is_empty() {
+        return Err(CliError::new("no training files found (only dev.jsonl/test.jsonl under the given paths)"));
+    }
+    let mut config = match &args.params {
+        Some(json) => serde_json::from_str::<TrainConfig>(json).map_err(|e| CliError::new(format!("--params: {e}")))?,
+        None => TrainConfig::default(),
+    };
+    config.seed = args.seed;
+    config.spec.bits = args.bits;
+    if let Some(version) = &args.version {
+        config.version = version.clone();
+    }
+    let out = if args.out.extension().is_none() { args.out.with_extension("model") } else { args.out.clone() };
+
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} {elapsed}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let outcome = train_model(&files.train, &files.dev, &config, &Bar(bar.clone())).map_err(CliError::new)?;
+    bar.finish_and_clear();
+    outcome.model.save(&out).map_err(CliError::new)?;
+    let elapsed = started.elapsed();
+    if outcome.removed_dev_duplicates > 0 {
+        print(&format!(
+            "left out {} training rows whose text is also in a dev split\n",
+            outcome.removed_dev_duplicates
+        ))?;
+    }
+    print(&render_training(&outcome.model, &out, elapsed.as_secs_f64(), files.dev.is_empty()))?;
+    Ok(Outcome::Ok)
+}
+
+fn render_training(model: &ModelFile, out: &Path, seconds: f64, no_dev: bool) -> String {
+    let mut text = String::new();
+    let rows: usize = model.training.iter().map(|d| d.rows).sum();
+    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    let _ = writeln!(
+        text,
+        "trained {} on {rows} rows from {} datasets in {seconds:.1} s",
+        model.version,
+        model.training.len()
+    );
+    let _ = writeln!(
+        text,
+        "wrote {} ({:.2} MB) and {}",
+        out.display(),
+        size as f64 / 1e6,
+        checksum_path(out).display()
+    );
+    for kind in HeadKind::ALL {
+        let t = model.head(kind).thresholds;
+        let _ = writeln!(text, "  {:<6} thresholds: flag {:.2}, reject {:.2}", kind.as_str(), t.flag, t.reject);
+    }
+    if no_dev {
+        let _ = writeln!(text, "no dev.jsonl files given: thresholds were chosen on out-of-fold training scores");
+        return text;
+    }
+    let _ = writeln!(text, "\n{:<26}{:>6}{:>7}{:>8}{:>8}{:>8}{:>8}{:>10}", "dev set", "task", "n", "AUC", "F1", "prec", "recall", "macroF1-3");
+    for m in &model.dev_metrics {
+        let _ = writeln!(
+            text,
+            "{:<26}{:>6}{:>7}{:>8.4}{:>8.4}{:>8.4}{:>8.4}{:>10}",
+            m.source,
+            m.task,
+            m.n,
+            m.auc,
+            m.f1,
+            m.precision,
+            m.recall,
+            m.macro_f1_3class.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"))
+        );
+    }
+    text
+}

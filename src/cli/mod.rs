@@ -1,0 +1,114 @@
+//! The `modgate` command line: argument parsing and the commands' output.
+//!
+//! Exit codes (documented in the README and `--help`):
+//! - 0: success (for `check`: the comment would be approved);
+//! - 1: the command ran and the check failed (for `check`: the comment would be held
+//!   or rejected);
+//! - 2: the command could not run: bad arguments, unreadable or malformed input, a
+//!   model that does not load, a server that cannot be reached.
+
+mod classifier;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use classifier::{CheckArgs, EvalArgs, TrainArgs};
+
+/// Comment moderation for CMS backends: spam and abuse scoring for Vietnamese and
+/// English, rate limits, captcha checks and a review queue.
+#[derive(Debug, Parser)]
+#[command(name = "modgate", version, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 ok, 1 check failed (comment held or rejected), 2 usage, input or connection error.")]
+pub struct Cli {
+    /// When to colour output: auto colours terminals unless NO_COLOR is set.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score one comment with the classifier and show why.
+    Check(CheckArgs),
+    /// Measure a model on a labelled JSONL file (AUC, F1, latency).
+    Eval(EvalArgs),
+    /// Train a model from labelled JSONL files or folders of them.
+    Train(TrainArgs),
+}
+
+/// Where a model comes from: a file, or the one built into this binary.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArg {
+    /// Model file to use instead of the built-in one.
+    #[arg(long, env = "MODGATE_MODEL", value_name = "PATH")]
+    pub model: Option<PathBuf>,
+}
+
+/// How a command ended, mapped to the documented exit codes.
+#[derive(Debug)]
+pub enum Outcome {
+    Ok,
+    CheckFailed,
+}
+
+/// An error that stops a command; printed once, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Message(String),
+    /// The reader of our output went away (`modgate eval ... | head`): not an error.
+    #[error("output closed")]
+    BrokenPipe,
+}
+
+impl CliError {
+    pub fn new(message: impl std::fmt::Display) -> Self {
+        Self::Message(message.to_string())
+    }
+}
+
+/// Parses arguments, runs the command and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.color {
+        ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
+        ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+        ColorWhen::Auto => {}
+    }
+    let result = match cli.command {
+        Command::Check(args) => classifier::check(args),
+        Command::Eval(args) => classifier::eval(args),
+        Command::Train(args) => classifier::train(args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
+        Err(error) => {
+            let mut stderr = anstream::stderr();
+            let red = anstyle::AnsiColor::Red.on_default().bold();
+            let _ = writeln!(stderr, "{red}error:{red:#} {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes to stdout, turning I/O errors into a [`CliError`] (a closed pipe included).
+pub(crate) fn print(text: &str) -> Result<(), CliError> {
+    let mut out = anstream::stdout();
+    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => CliError::BrokenPipe,
+        _ => CliError::new(format!("writing output: {e}")),
+    })
+}

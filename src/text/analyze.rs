@@ -1,0 +1,852 @@
+//! From raw comment text to tokens in two views, plus the meta signals.
+//!
+//! One left-to-right pass folds characters (see [`super::fold`]); a second finds phone
+//! numbers (they span spaces: "0912 345 678"); a third cuts whitespace-separated chunks
+//! into links, e-mail addresses and words, undoing the usual obfuscations on the way:
+//! leet digits inside words ("c4sino"), letters split by dots ("n.h.à c.á.i") or by
+//! spaces ("c a s i n o"), stretched letters ("nguuuuu"). Every pass is linear in the
+//! input length and the buffers are reused between comments.
+
+use std::ops::Range;
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+
+use super::fold::{fold_char, is_combining_mark, is_vietnamese_letter, strip_diacritics};
+use super::teencode;
+
+/// Bumped whenever a change here would change the features of some text, so a model
+/// trained with an older normalizer is refused instead of silently mis-scoring.
+pub const NORMALIZER_VERSION: u32 = 1;
+
+/// What a token stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A word (letters and digits), after folding, joining and squashing.
+    Word,
+    /// An emoji or other pictographic symbol; each one is its own token.
+    Symbol,
+    /// A URL or bare domain ("zalo.me/abc"); its host is in [`TextAnalysis::link_hosts`].
+    Link,
+    /// An e-mail address.
+    Email,
+    /// A phone number in Vietnamese or international form.
+    Phone,
+}
+
+/// One token of the comment.
+#[derive(Clone, Debug)]
+pub struct Token {
+    pub kind: TokenKind,
+    /// Byte range in [`TextAnalysis::text`], so explanations can highlight the reader's own
+    /// characters rather than our folded ones.
+    pub source: Range<usize>,
+    toned: Range<u32>,
+    plain: Range<u32>,
+    /// The toned word before stretched letters were squashed (same as toned otherwise).
+    unsquashed: Range<u32>,
+    /// Range in [`TextAnalysis::compact`] (empty for non-words), so character n-gram
+    /// evidence can be traced back to the words it came from.
+    pub compact: Range<u32>,
+    /// The word had letters stretched ("nguuuu", "kkkkkkk") before squashing: itself a
+    /// signal (emphasis, keyboard mash in review spam) that squashing would hide.
+    pub stretched: bool,
+}
+
+/// Counts taken while reading the comment; they become the dense meta signals.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TextCounts {
+    /// Characters in the (NFC) text.
+    pub chars: u32,
+    /// Alphabetic characters, and how many of them were upper case (shouting, ads).
+    pub letters: u32,
+    pub upper: u32,
+    /// ASCII digits after folding (keycap and fullwidth digits count too).
+    pub digits: u32,
+    /// Emoji and other pictographs.
+    pub emoji: u32,
+    pub links: u32,
+    pub emails: u32,
+    pub phones: u32,
+    /// Runs of three or more '!' or '?' ("!!!", "???!").
+    pub shouted_punctuation: u32,
+    /// Words with a letter repeated three or more times.
+    pub stretched_words: u32,
+    pub words: u32,
+    /// Words that look Vietnamese: a Vietnamese-only letter, or a frequent unaccented syllable.
+    pub vietnamese_words: u32,
+}
+
+/// The analysis of one comment. Create once per thread with [`TextAnalysis::default`] and
+/// reuse it: [`TextAnalysis::analyze`] clears and refills the buffers.
+#[derive(Default, Debug)]
+pub struct TextAnalysis {
+    text: String,
+    folded: Vec<char>,
+    /// Byte offset in `text` of the character each folded character came from.
+    folded_source: Vec<u32>,
+    phone_spans: Vec<Range<usize>>,
+    scratch: Vec<char>,
+    pieces: Vec<Range<usize>>,
+    toned: String,
+    plain: String,
+    unsquashed: String,
+    tokens: Vec<Token>,
+    compact: Vec<char>,
+    hosts: String,
+    host_ends: Vec<u32>,
+    counts: TextCounts,
+}
+
+impl TextAnalysis {
+    /// Analyses `text` in a fresh buffer set; convenient for one-off calls.
+    pub fn of(text: &str) -> Self {
+        let mut analysis = Self::default();
+        analysis.analyze(text);
+        analysis
+    }
+
+    /// Analyses `text`, replacing whatever this buffer held.
+    pub fn analyze(&mut self, text: &str) {
+        self.text.clear();
+        // Most form input is already NFC; the quick check avoids the composing iterator.
+        if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+            self.text.push_str(text);
+        } else {
+            self.text.extend(text.nfc());
+        }
+        self.fold();
+        self.find_phone_numbers();
+        self.tokenize();
+        self.join_spaced_letters();
+        self.build_compact_view();
+    }
+
+    /// The NFC form of the analysed text; token source ranges index into it.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn tokens(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// The token as typed, folded to lowercase Latin with tone marks kept.
+    pub fn toned(&self, token: &Token) -> &str {
+        &self.toned[token.toned.start as usize..token.toned.end as usize]
+    }
+
+    /// The toned token with stretched letters kept ("kkkkkk", "đẹppppp"): keyboard mash and
+    /// stretching are strong signals of review spam that squashing would erase.
+    pub fn unsquashed(&self, token: &Token) -> &str {
+        if token.unsquashed.is_empty() {
+            self.toned(token)
+        } else {
+            &self.unsquashed[token.unsquashed.start as usize..token.unsquashed.end as usize]
+        }
+    }
+
+    /// The token without diacritics and with teencode expanded ("ko" -> "khong").
+    pub fn plain(&self, token: &Token) -> &str {
+        &self.plain[token.plain.start as usize..token.plain.end as usize]
+    }
+
+    /// Plain letters and digits of all words with no separators: spacing and punctuation
+    /// tricks ("n.h.à c.á.i", "nha cai", "nhacai") all give the same compact text.
+    pub fn compact(&self) -> &[char] {
+        &self.compact
+    }
+
+    /// The whole text folded character by character (lowercase, look-alikes and
+    /// invisibles folded, everything else kept), before tokenization.
+    pub fn folded(&self) -> &[char] {
+        &self.folded
+    }
+
+    /// Byte offset in [`Self::text`] of the character folded character `i` came from.
+    pub fn folded_source(&self, i: usize) -> usize {
+        self.folded_source.get(i).map_or(self.text.len(), |&o| o as usize)
+    }
+
+    /// Hosts of the links found, lowercased ("zalo.me", "bit.ly").
+    pub fn link_hosts(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0usize;
+        self.host_ends.iter().map(move |&end| {
+            let host = &self.hosts[start..end as usize];
+            start = end as usize;
+            host
+        })
+    }
+
+    pub fn counts(&self) -> &TextCounts {
+        &self.counts
+    }
+
+    fn fold(&mut self) {
+        self.folded.clear();
+        self.folded_source.clear();
+        self.counts = TextCounts::default();
+        let counts = &mut self.counts;
+        let mut punct_run = 0u32;
+        for (offset, c) in self.text.char_indices() {
+            counts.chars += 1;
+            if c.is_alphabetic() {
+                counts.letters += 1;
+                if c.is_uppercase() {
+                    counts.upper += 1;
+                }
+            } else if is_pictograph(c) {
+                counts.emoji += 1;
+            }
+            if c == '!' || c == '?' {
+                punct_run += 1;
+                if punct_run == 3 {
+                    counts.shouted_punctuation += 1;
+                }
+            } else {
+                punct_run = 0;
+            }
+            let folded = &mut self.folded;
+            let sources = &mut self.folded_source;
+            fold_char(c, |f| {
+                folded.push(f);
+                sources.push(offset as u32);
+            });
+        }
+        counts.digits = self.folded.iter().filter(|c| c.is_ascii_digit()).count() as u32;
+    }
+
+    /// Phone numbers: digit groups joined by single spaces, dots, dashes or parentheses.
+    /// Vietnamese numbers have 10 digits (mobile, leading 0) or 11 (landline 02x), or start
+    /// with the country code 84; 1800/1900 are hotline prefixes; "+" starts an
+    /// international number of 8 to 15 digits (ITU-T E.164 allows at most 15).
+    fn find_phone_numbers(&mut self) {
+        self.phone_spans.clear();
+        let chars = &self.folded;
+        let n = chars.len();
+        let mut i = 0;
+        while i < n {
+            let c = chars[i];
+            let plus = c == '+' && i + 1 < n && chars[i + 1].is_ascii_digit();
+            let starts_number = c.is_ascii_digit() && (i == 0 || !chars[i - 1].is_alphanumeric());
+            if !(plus || starts_number) {
+                i += 1;
+                continue;
+            }
+            let mut j = if plus { i + 1 } else { i };
+            let mut digits = 0usize;
+            let mut prefix = [0u8; 4];
+            let mut end = j;
+            loop {
+                if j < n && chars[j].is_ascii_digit() {
+                    if digits < 4 {
+                        prefix[digits] = chars[j] as u8;
+                    }
+                    digits += 1;
+                    j += 1;
+                    end = j;
+                } else if j + 1 < n
+                    && matches!(chars[j], ' ' | '.' | '-' | '(' | ')')
+                    && chars[j + 1].is_ascii_digit()
+                    // Two numbers in a row ("0912345678 0987654321") stay two numbers.
+                    && digits < 10
+                {
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            let glued_to_letter = end < n && chars[end].is_alphabetic();
+            let is_phone = !glued_to_letter
+                && if plus {
+                    (8..=15).contains(&digits)
+                } else {
+                    match prefix {
+                        [b'0', ..] => (10..=11).contains(&digits),
+                        [b'8', b'4', ..] => (11..=12).contains(&digits),
+                        [b'1', b'8' | b'9', b'0', b'0'] => digits == 8 || digits == 10,
+                        _ => false,
+                    }
+                };
+            if is_phone {
+                self.phone_spans.push(i..end);
+            }
+            i = end.max(i + 1);
+        }
+    }
+
+    fn tokenize(&mut self) {
+        self.toned.clear();
+        self.plain.clear();
+        self.unsquashed.clear();
+        self.tokens.clear();
+        self.hosts.clear();
+        self.host_ends.clear();
+        let n = self.folded.len();
+        let mut phones = 0;
+        let mut i = 0;
+        while i < n {
+            if phones < self.phone_spans.len() && self.phone_spans[phones].start == i {
+                let span = self.phone_spans[phones].clone();
+                phones += 1;
+                self.counts.phones += 1;
+                self.push_placeholder(TokenKind::Phone, "_phone_", span.clone());
+                i = span.end;
+                continue;
+            }
+            if self.folded[i].is_whitespace() {
+                i += 1;
+                continue;
+            }
+            let next_phone = self.phone_spans.get(phones).map_or(n, |s| s.start);
+            let mut end = i;
+            while end < n && end < next_phone && !self.folded[end].is_whitespace() {
+                end += 1;
+            }
+            self.chunk(i..end);
+            i = end;
+        }
+    }
+
+    fn chunk(&mut self, chunk: Range<usize>) {
+        let chars = &self.folded[chunk.clone()];
+        if chars.iter().any(|&c| matches!(c, '.' | '@' | ':' | '<' | '/')) {
+            // Trim what surrounds an address in prose: "(xem zalo.me/abc)." -> "zalo.me/abc".
+            let mut start = 0;
+            let mut end = chars.len();
+            while start < end && matches!(chars[start], '(' | '[' | '{' | '"' | '\'' | '“' | '‘') {
+                start += 1;
+            }
+            while end > start
+                && matches!(chars[end - 1], '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '}' | '"' | '\'' | '”' | '’')
+            {
+                end -= 1;
+            }
+            let core: String = chars[start..end].iter().collect();
+            let span = chunk.start + start..chunk.start + end;
+            if let Some(kind) = address_kind(&core) {
+                match kind {
+                    AddressKind::Email => {
+                        self.counts.emails += 1;
+                        self.push_placeholder(TokenKind::Email, "_email_", span);
+                    }
+                    AddressKind::Link(host) => {
+                        self.counts.links += 1;
+                        if !host.is_empty() {
+                            self.hosts.push_str(&host);
+                            self.host_ends.push(self.hosts.len() as u32);
+                        }
+                        self.push_placeholder(TokenKind::Link, "_url_", span);
+                    }
+                }
+                return;
+            }
+        }
+        self.words_in_chunk(chunk);
+    }
+
+    fn words_in_chunk(&mut self, chunk: Range<usize>) {
+        let base = chunk.start;
+        let chars = &self.folded[chunk];
+        // Leet: digits and a few symbols standing for letters between letters ("c4sino",
+        // "v!agra", "fr33dom"). A digit run touching a letter on one side only ("100k",
+        // "mp3") is a number with a unit and stays as it is.
+        self.scratch.clear();
+        let mut k = 0;
+        while k < chars.len() {
+            let c = chars[k];
+            if leet_letter(c).is_some() && k > 0 && is_word_char(chars[k - 1]) && !chars[k - 1].is_ascii_digit() {
+                let mut r = k;
+                while r < chars.len() && leet_letter(chars[r]).is_some() {
+                    r += 1;
+                }
+                if r - k <= 3 && r < chars.len() && chars[r].is_alphabetic() {
+                    self.scratch.extend(chars[k..r].iter().map(|&c| leet_letter(c).unwrap_or(c)));
+                    k = r;
+                    continue;
+                }
+                self.scratch.extend_from_slice(&chars[k..r]);
+                k = r;
+                continue;
+            }
+            self.scratch.push(c);
+            k += 1;
+        }
+
+        // Pieces: runs of word characters; pictographs are pieces of their own.
+        self.pieces.clear();
+        let mut only_joiners_between = true;
+        let mut k = 0;
+        let buf = &self.scratch;
+        while k < buf.len() {
+            let c = buf[k];
+            if is_word_char(c) {
+                let start = k;
+                while k < buf.len() && is_word_char(buf[k]) {
+                    k += 1;
+                }
+                self.pieces.push(start..k);
+            } else if is_pictograph(c) {
+                self.pieces.push(k..k + 1);
+                only_joiners_between = false;
+                k += 1;
+            } else {
+                if !is_joiner(c) {
+                    only_joiners_between = false;
+                }
+                k += 1;
+            }
+        }
+        // "n.h.à", "đ.m", "c-a-s-i-n-o": single letters held apart by punctuation are one word.
+        let spelled_out = self.pieces.len() >= 2
+            && only_joiners_between
+            && self.pieces.iter().all(|p| p.len() == 1 && buf[p.start].is_alphabetic());
+        if spelled_out {
+            let first = self.pieces[0].start;
+            let last = self.pieces[self.pieces.len() - 1].end;
+            let letters: Vec<char> = self.pieces.iter().map(|p| buf[p.start]).collect();
+            self.push_word(&letters, base + first..base + last);
+            return;
+        }
+        let pieces = std::mem::take(&mut self.pieces);
+        let scratch = std::mem::take(&mut self.scratch);
+        for piece in &pieces {
+            let word = &scratch[piece.clone()];
+            if word.len() == 1 && is_pictograph(word[0]) {
+                self.push_token(TokenKind::Symbol, word, word, base + piece.start..base + piece.end);
+            } else {
+                self.push_word(word, base + piece.start..base + piece.end);
+            }
+        }
+        self.pieces = pieces;
+        self.scratch = scratch;
+    }
+
+    /// Stores a word: stretched letters squashed in the toned form, then the plain form
+    /// with diacritics removed and teencode expanded.
+    fn push_word(&mut self, word: &[char], folded_span: Range<usize>) {
+        let mut toned: Vec<char> = Vec::with_capacity(word.len());
+        squash_into(word.iter().copied(), &mut toned);
+        let mut plain: Vec<char> = Vec::with_capacity(toned.len());
+        squash_into(toned.iter().copied().filter_map(strip_diacritics), &mut plain);
+        self.push_token(TokenKind::Word, &toned, &plain, folded_span);
+        if toned.len() < word.len() {
+            self.counts.stretched_words += 1;
+            let start = self.unsquashed.len() as u32;
+            self.unsquashed.extend(word.iter());
+            let end = self.unsquashed.len() as u32;
+            if let Some(token) = self.tokens.last_mut() {
+                token.stretched = true;
+                token.unsquashed = start..end;
+            }
+        }
+    }
+
+    fn push_token(&mut self, kind: TokenKind, toned: &[char], plain: &[char], folded_span: Range<usize>) {
+        let toned_start = self.toned.len() as u32;
+        self.toned.extend(toned.iter());
+        let toned_range = toned_start..self.toned.len() as u32;
+        let plain_start = self.plain.len() as u32;
+        let plain_word_start = self.plain.len();
+        self.plain.extend(plain.iter());
+        if kind == TokenKind::Word
+            && let Some(expansion) = teencode::expand(&self.plain[plain_word_start..])
+        {
+            self.plain.truncate(plain_word_start);
+            self.plain.push_str(expansion);
+        }
+        let plain_range = plain_start..self.plain.len() as u32;
+        let source = self.source_range(folded_span);
+        self.tokens.push(Token {
+            kind,
+            source,
+            toned: toned_range,
+            plain: plain_range,
+            unsquashed: 0..0,
+            compact: 0..0,
+            stretched: false,
+        });
+    }
+
+    fn push_placeholder(&mut self, kind: TokenKind, name: &str, folded_span: Range<usize>) {
+        let toned_start = self.toned.len() as u32;
+        self.toned.push_str(name);
+        let plain_start = self.plain.len() as u32;
+        self.plain.push_str(name);
+        let source = self.source_range(folded_span);
+        self.tokens.push(Token {
+            kind,
+            source,
+            toned: toned_start..self.toned.len() as u32,
+            plain: plain_start..self.plain.len() as u32,
+            unsquashed: 0..0,
+            compact: 0..0,
+            stretched: false,
+        });
+    }
+
+    fn source_range(&self, folded_span: Range<usize>) -> Range<usize> {
+        if folded_span.is_empty() {
+            return 0..0;
+        }
+        let start = self.folded_source[folded_span.start] as usize;
+        let last = self.folded_source[folded_span.end - 1] as usize;
+        let end = last + self.text[last..].chars().next().map_or(0, char::len_utf8);
+        start..end
+    }
+
+    /// "c a s i n o", "n h à c á i": three or more one-letter words in a row, each its own
+    /// chunk, are one word spelled out. Two in a row are left alone: Vietnamese chat has
+    /// real one-letter words ("e k biết").
+    fn join_spaced_letters(&mut self) {
+        let is_single_letter = |analysis: &Self, t: &Token| {
+            t.kind == TokenKind::Word && {
+                let mut chars = analysis.toned(t).chars();
+                matches!((chars.next(), chars.next()), (Some(c), None) if c.is_alphabetic())
+            }
+        };
+        let tokens = &self.tokens;
+        let mut has_run = false;
+        let mut run = 0;
+        for t in tokens {
+            if is_single_letter(self, t) {
+                run += 1;
+                if run >= 3 {
+                    has_run = true;
+                    break;
+                }
+            } else {
+                run = 0;
+            }
+        }
+        if !has_run {
+            return;
+        }
+        let old = std::mem::take(&mut self.tokens);
+        let mut i = 0;
+        while i < old.len() {
+            let mut j = i;
+            while j < old.len() && is_single_letter(self, &old[j]) && whitespace_between(&self.text, &old, i, j) {
+                j += 1;
+            }
+            if j - i >= 3 {
+                let letters: Vec<char> = old[i..j].iter().flat_map(|t| self.toned(t).chars().collect::<Vec<_>>()).collect();
+                let source = old[i].source.start..old[j - 1].source.end;
+                let mut toned: Vec<char> = Vec::new();
+                squash_into(letters.iter().copied(), &mut toned);
+                let mut plain: Vec<char> = Vec::new();
+                squash_into(toned.iter().copied().filter_map(strip_diacritics), &mut plain);
+                let toned_start = self.toned.len() as u32;
+                self.toned.extend(toned.iter());
+                let plain_start = self.plain.len() as u32;
+                self.plain.extend(plain.iter());
+                self.tokens.push(Token {
+                    kind: TokenKind::Word,
+                    source,
+                    toned: toned_start..self.toned.len() as u32,
+                    plain: plain_start..self.plain.len() as u32,
+                    unsquashed: 0..0,
+            compact: 0..0,
+            stretched: false,
+                });
+                i = j;
+            } else {
+                self.tokens.push(old[i].clone());
+                i += 1;
+            }
+        }
+    }
+
+    /// Also counts the words, after spelled-out runs were joined.
+    fn build_compact_view(&mut self) {
+        self.compact.clear();
+        for t in &mut self.tokens {
+            if t.kind != TokenKind::Word {
+                continue;
+            }
+            let plain = &self.plain[t.plain.start as usize..t.plain.end as usize];
+            let toned = &self.toned[t.toned.start as usize..t.toned.end as usize];
+            let start = self.compact.len() as u32;
+            self.compact.extend(plain.chars().filter(|c| !c.is_whitespace()));
+            t.compact = start..self.compact.len() as u32;
+            self.counts.words += 1;
+            if toned.chars().any(is_vietnamese_letter) || is_common_unaccented_syllable(plain) {
+                self.counts.vietnamese_words += 1;
+            }
+        }
+    }
+}
+
+/// Tokens `from..=to` of a spelled-out run must be separated by whitespace only.
+fn whitespace_between(text: &str, tokens: &[Token], from: usize, to: usize) -> bool {
+    if to == from {
+        return true;
+    }
+    let gap = tokens[to - 1].source.end..tokens[to].source.start;
+    !gap.is_empty() && text[gap].chars().all(char::is_whitespace)
+}
+
+/// Copies `chars` squashing runs of three or more equal letters to one ("nguuuu" -> "ngu",
+/// "đẹppppp" -> "đẹp"). Doubled letters stay ("good", "xoong"); digits are never squashed
+/// (phone numbers and prices repeat digits).
+fn squash_into(chars: impl Iterator<Item = char>, out: &mut Vec<char>) {
+    let start = out.len();
+    let mut run = 0usize;
+    for c in chars {
+        if out.len() > start && out[out.len() - 1] == c && c.is_alphabetic() {
+            run += 1;
+            if run == 2 {
+                // Third in a row: collapse the run to its first letter.
+                out.pop();
+            }
+            if run >= 2 {
+                continue;
+            }
+        } else {
+            run = 0;
+        }
+        out.push(c);
+    }
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || is_combining_mark(c)
+}
+
+/// Punctuation that spammers put between the letters of one word.
+fn is_joiner(c: char) -> bool {
+    matches!(c, '.' | '-' | '_' | '*' | '\'' | '`' | '~' | '^' | '+' | '|' | '/' | '\\' | ',' | '’' | '•' | '·')
+}
+
+fn leet_letter(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' | '!' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        '8' => 'b',
+        '9' => 'g',
+        '|' => 'l',
+        _ => return None,
+    })
+}
+
+/// Emoji and other pictographic symbols (the ranges that Unicode's emoji data uses most).
+pub(crate) fn is_pictograph(c: char) -> bool {
+    matches!(c as u32,
+        0x2190..=0x21FF | 0x2300..=0x23FF | 0x2460..=0x24FF | 0x25A0..=0x27BF | 0x2900..=0x297F
+        | 0x2B00..=0x2BFF | 0x3030 | 0x303D | 0x3297 | 0x3299 | 0x1F000..=0x1FAFF)
+}
+
+enum AddressKind {
+    Email,
+    /// A link and its host (empty when the dataset replaced the URL by "<url>").
+    Link(String),
+}
+
+/// Top-level domains common in spam seen in Vietnamese and English comments, plus the
+/// generic ones; a bare "word.tld" with one of these is treated as a link.
+const LINK_TLDS: &[&str] = &[
+    "com", "net", "org", "vn", "info", "biz", "xyz", "top", "me", "io", "co", "ly", "gl", "tk", "ml", "ga", "cf",
+    "online", "site", "club", "shop", "store", "link", "live", "tv", "cc", "asia", "app", "dev", "pro", "vip", "bet",
+    "win", "fun", "life", "world", "today", "click", "us", "uk", "ru", "cn", "in", "edu", "gov", "be", "to", "gg", "so",
+];
+
+fn address_kind(core: &str) -> Option<AddressKind> {
+    if core == "<url>" {
+        return Some(AddressKind::Link(String::new()));
+    }
+    if let Some(rest) = core.split_once("://").map(|(_, r)| r) {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        return Some(AddressKind::Link(strip_www(host).to_string()));
+    }
+    if let Some(rest) = core.strip_prefix("www.") {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        return Some(AddressKind::Link(host.to_string()));
+    }
+    if let Some((user, domain)) = core.split_once('@') {
+        let valid_user = !user.is_empty() && user.chars().all(|c| c.is_alphanumeric() || "._%+-".contains(c));
+        if valid_user && is_domain(domain, false) {
+            return Some(AddressKind::Email);
+        }
+        return None;
+    }
+    let host = core.split(['/', '?', '#']).next().unwrap_or("");
+    if is_domain(host, true) {
+        return Some(AddressKind::Link(host.to_string()));
+    }
+    None
+}
+
+fn strip_www(host: &str) -> &str {
+    host.strip_prefix("www.").unwrap_or(host)
+}
+
+/// "zalo.me", "abc.com.vn": dot-separated labels of letters, digits and dashes ending in a
+/// top-level domain. For e-mail any alphabetic TLD of two or more letters is accepted; for
+/// bare links only the known list, so "tp.hcm" or "v.v" stay words.
+fn is_domain(host: &str, known_tld_only: bool) -> bool {
+    let mut labels = host.split('.');
+    let Some(tld) = host.rsplit('.').next() else {
+        return false;
+    };
+    let label_count = host.split('.').count();
+    if label_count < 2 || !labels.all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
+        return false;
+    }
+    if known_tld_only {
+        LINK_TLDS.contains(&tld)
+    } else {
+        tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic())
+    }
+}
+
+/// Frequent Vietnamese syllables that are not English words, as typed without accents;
+/// they let the language signal see unaccented Vietnamese.
+fn is_common_unaccented_syllable(plain: &str) -> bool {
+    const SYLLABLES: &[&str] = &[
+        "khong", "nguoi", "duoc", "cua", "nhung", "mot", "cho", "voi", "cac", "trong", "nhieu", "lam", "thi", "roi",
+        "con", "chi", "anh", "em", "minh", "ban", "nay", "cung", "nhu", "nhe", "nha", "qua", "vay", "gi", "di", "ve",
+        "ra", "vao", "biet", "thay", "noi", "lai", "tien", "viec", "hay", "dep", "mua", "ban", "gia", "ngay", "nam",
+        "thang", "tot", "xau", "ngu", "oc", "cho", "dm", "vl", "vcl", "dit", "may", "tao", "moi", "luon", "chua",
+    ];
+    plain.len() <= 5 && SYLLABLES.contains(&plain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        let a = TextAnalysis::of(text);
+        a.tokens().iter().map(|t| a.toned(t).to_string()).collect()
+    }
+
+    fn plain_words(text: &str) -> Vec<String> {
+        let a = TextAnalysis::of(text);
+        a.tokens().iter().map(|t| a.plain(t).to_string()).collect()
+    }
+
+    fn compact(text: &str) -> String {
+        TextAnalysis::of(text).compact().iter().collect()
+    }
+
+    #[test]
+    fn nfd_input_gives_the_same_tokens_as_nfc() {
+        let nfc = "Nhà cái uy tín";
+        let nfd: String = nfc.nfd().collect();
+        assert_ne!(nfc, nfd);
+        assert_eq!(words(&nfd), words(nfc));
+        assert_eq!(words(nfc), ["nhà", "cái", "uy", "tín"]);
+    }
+
+    #[test]
+    fn profanity_abbreviation_variants_share_a_plain_form() {
+        for variant in ["đm", "dm", "đ.m", "d.m", "Đ.M", "ĐM", "đ-m", "d*m"] {
+            assert_eq!(plain_words(variant), ["dm"], "{variant}");
+        }
+    }
+
+    #[test]
+    fn spelled_out_and_unaccented_forms_share_a_compact_form() {
+        for variant in ["nhà cái", "nha cai", "n.h.à c.á.i", "NHÀ CÁI", "n h à c á i", "nhà cáiiiii", "nhacai"] {
+            assert_eq!(compact(variant), "nhacai", "{variant}");
+        }
+        assert_eq!(plain_words("n.h.à c.á.i"), ["nha", "cai"]);
+        assert_eq!(words("n.h.à c.á.i"), ["nhà", "cái"]);
+    }
+
+    #[test]
+    fn cyrillic_a_in_latin_words_is_folded() {
+        // The first "а" is U+0430 CYRILLIC SMALL LETTER A.
+        assert_eq!(words("cаsino bоnus"), ["casino", "bonus"]);
+    }
+
+    #[test]
+    fn leet_digits_inside_words_are_letters_but_numbers_stay_numbers() {
+        assert_eq!(words("c4sino fr33dom v!agra"), ["casino", "freedom", "viagra"]);
+        assert_eq!(words("100k mp3 2024"), ["100k", "mp3", "2024"]);
+    }
+
+    #[test]
+    fn stretched_letters_are_squashed_but_doubles_kept() {
+        assert_eq!(words("nguuuuuu quáááá good"), ["ngu", "quá", "good"]);
+    }
+
+    #[test]
+    fn teencode_expands_in_the_plain_view_only() {
+        assert_eq!(plain_words("ko dc j"), ["khong", "duoc", "gi"]);
+        assert_eq!(words("ko dc j"), ["ko", "dc", "j"]);
+    }
+
+    #[test]
+    fn finds_vietnamese_and_international_phone_numbers() {
+        for text in [
+            "lh 0912345678 nhé",
+            "lh 0912 345 678 nhé",
+            "lh 0912.345.678 nhé",
+            "lh +84 912 345 678 nhé",
+            "lh 84912345678",
+            "hotline 1900 1234",
+            "call +1 415 555 2671",
+            "sdt:0912345678",
+            "0️⃣9️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣",
+        ] {
+            let a = TextAnalysis::of(text);
+            assert_eq!(a.counts().phones, 1, "{text}");
+            assert!(a.tokens().iter().any(|t| t.kind == TokenKind::Phone), "{text}");
+        }
+        for text in ["giá 150.000 đồng", "năm 2024", "ngày 20/11/2026", "mã 12345"] {
+            assert_eq!(TextAnalysis::of(text).counts().phones, 0, "{text}");
+        }
+        assert_eq!(TextAnalysis::of("0912345678 0987654321").counts().phones, 2);
+    }
+
+    #[test]
+    fn finds_links_and_emails() {
+        let a = TextAnalysis::of("Xem https://www.Example.com/abc?x=1, zalo.me/123 (bit.ly/xyz). <URL> mail ab.c@gmail.com");
+        assert_eq!(a.counts().links, 4);
+        assert_eq!(a.counts().emails, 1);
+        assert_eq!(a.link_hosts().collect::<Vec<_>>(), ["example.com", "zalo.me", "bit.ly"]);
+        let b = TextAnalysis::of("tp.hcm v.v và 3.5 điểm");
+        assert_eq!(b.counts().links, 0);
+        assert_eq!(b.counts().emails, 0);
+    }
+
+    #[test]
+    fn token_sources_point_at_the_readers_characters() {
+        let text = "Mua n.h.à  c.á.i 👉 0912 345 678!";
+        let a = TextAnalysis::of(text);
+        let sources: Vec<&str> = a.tokens().iter().map(|t| &a.text()[t.source.clone()]).collect();
+        assert_eq!(sources, ["Mua", "n.h.à", "c.á.i", "👉", "0912 345 678"]);
+    }
+
+    #[test]
+    fn counts_meta_signals() {
+        let a = TextAnalysis::of("MUA NGAY!!! 🔥🔥 giảm 50%");
+        let c = a.counts();
+        assert_eq!(c.shouted_punctuation, 1);
+        assert_eq!(c.emoji, 2);
+        assert_eq!(c.upper, 7);
+        assert_eq!(c.digits, 2);
+        assert!(c.vietnamese_words >= 2);
+    }
+
+    #[test]
+    fn empty_and_whitespace_only_text_has_no_tokens() {
+        assert!(TextAnalysis::of("").tokens().is_empty());
+        assert!(TextAnalysis::of(" \n\t\u{200B} ").tokens().is_empty());
+    }
+
+    #[test]
+    fn reusing_the_buffer_gives_the_same_result_as_a_fresh_one() {
+        let mut reused = TextAnalysis::default();
+        reused.analyze("một chuỗi dài hơn với nhiều từ và 0912345678");
+        reused.analyze("ngắn");
+        let fresh = TextAnalysis::of("ngắn");
+        assert_eq!(reused.tokens().len(), fresh.tokens().len());
+        assert_eq!(reused.counts(), fresh.counts());
+        assert_eq!(reused.compact(), fresh.compact());
+    }
+}

@@ -1,0 +1,289 @@
+//! Character folding: one input character becomes zero or more output characters.
+//!
+//! The goal is that text a human reads as the same word produces the same characters,
+//! whatever trick was used to type it, while Vietnamese tone marks survive (they carry
+//! meaning: "má" mother, "mà" but, "mả" grave). Diacritics are only removed for the
+//! second, plain view, by [`strip_diacritics`].
+
+use std::sync::OnceLock;
+
+/// Characters that render as nothing (or only steer rendering) and that spammers insert
+/// inside words to split them for word filters: zero-width space/joiners, bidi controls,
+/// soft hyphen, word joiner, BOM, variation selectors, the combining keycap of "0️⃣".
+pub fn is_invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F
+        | 0x20E3 | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xE0000..=0xE007F
+        | 0xE0100..=0xE01EF)
+}
+
+/// Cyrillic and Greek letters (already lowercased) that look like Latin ones.
+/// Source: Unicode confusables.txt (the single-character prototypes for Latin a-z),
+/// narrowed to the ones seen in obfuscated spam; small capitals from the IPA block too.
+fn latin_lookalike(c: char) -> Option<char> {
+    Some(match c {
+        // Cyrillic
+        'а' => 'a',
+        'в' | 'ь' => 'b',
+        'с' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'ё' | 'є' => 'e',
+        'ɡ' | 'ԍ' => 'g',
+        'һ' | 'н' => 'h',
+        'і' | 'ї' | 'ӏ' => 'i',
+        'ј' => 'j',
+        'к' | 'κ' => 'k',
+        'м' => 'm',
+        'п' | 'η' => 'n',
+        'о' | 'ο' | 'σ' | 'օ' => 'o',
+        'р' | 'ρ' => 'p',
+        'ԛ' => 'q',
+        'г' => 'r',
+        'ѕ' => 's',
+        'т' | 'τ' => 't',
+        'υ' | 'ц' => 'u',
+        'ν' | 'ѵ' => 'v',
+        'ԝ' | 'ω' | 'ш' => 'w',
+        'х' | 'χ' => 'x',
+        'у' | 'ү' | 'γ' => 'y',
+        // Greek
+        'α' => 'a',
+        'β' => 'b',
+        'ε' => 'e',
+        'ι' => 'i',
+        'ℓ' => 'l',
+        // IPA / phonetic small capitals, used as "small caps" fonts in spam
+        'ᴀ' => 'a',
+        'ʙ' => 'b',
+        'ᴄ' => 'c',
+        'ᴅ' => 'd',
+        'ᴇ' => 'e',
+        'ғ' => 'f',
+        'ɢ' => 'g',
+        'ʜ' => 'h',
+        'ɪ' => 'i',
+        'ᴊ' => 'j',
+        'ᴋ' => 'k',
+        'ʟ' => 'l',
+        'ᴍ' => 'm',
+        'ɴ' => 'n',
+        'ᴏ' => 'o',
+        'ᴘ' => 'p',
+        'ʀ' => 'r',
+        'ꜱ' => 's',
+        'ᴛ' => 't',
+        'ᴜ' => 'u',
+        'ᴠ' => 'v',
+        'ᴡ' => 'w',
+        'ʏ' => 'y',
+        'ᴢ' => 'z',
+        _ => return None,
+    })
+}
+
+/// Latin letters with marks, the range Vietnamese lives in (Latin-1, Extended-A/B,
+/// Extended Additional). These are kept as they are in the toned view.
+fn is_latin_with_marks(c: char) -> bool {
+    matches!(c as u32, 0x00C0..=0x024F | 0x1E00..=0x1EFF)
+}
+
+/// Appends the folded, lowercased form of `c` to `out`.
+///
+/// Order matters: lowercase first (so Cyrillic capitals meet the look-alike table in
+/// lowercase), then keep Latin letters with their marks, then map look-alikes, then fall
+/// back to the Unicode compatibility decomposition, which turns fullwidth, mathematical,
+/// circled, superscript and ligature forms into plain ASCII ("𝐟𝐫𝐞𝐞" -> "free").
+pub fn fold_char(c: char, mut emit: impl FnMut(char)) {
+    if c.is_ascii() {
+        emit(c.to_ascii_lowercase());
+        return;
+    }
+    if is_invisible(c) {
+        return;
+    }
+    // Greek capitals whose lowercase form looks like a different Latin letter
+    // (Ν -> ν looks like v, Η -> η looks like n): fold them before lowercasing.
+    let capital_lookalike = match c {
+        'Ν' => Some('n'),
+        'Η' => Some('h'),
+        'Υ' => Some('y'),
+        _ => None,
+    };
+    if let Some(latin) = capital_lookalike {
+        emit(latin);
+        return;
+    }
+    for lower in c.to_lowercase() {
+        fold_lowercase(lower, &mut emit);
+    }
+}
+
+fn fold_lowercase(c: char, emit: &mut impl FnMut(char)) {
+    if c.is_ascii() || is_latin_with_marks(c) {
+        emit(c);
+        return;
+    }
+    if let Some(latin) = latin_lookalike(c) {
+        emit(latin);
+        return;
+    }
+    let code = c as u32;
+    // Regional indicators (🇦..🇿) and squared / negative squared / circled capitals in the
+    // enclosed supplement have no compatibility decomposition to letters.
+    for base in [0x1F1E6u32, 0x1F130, 0x1F150, 0x1F170] {
+        if (base..base + 26).contains(&code) {
+            emit((b'a' + (code - base) as u8) as char);
+            return;
+        }
+    }
+    let mut ascii = [0u8; 8];
+    let mut n = 0;
+    let mut only_ascii = true;
+    unicode_normalization::char::decompose_compatible(c, |d| {
+        if d.is_ascii_alphanumeric() {
+            if n < ascii.len() {
+                ascii[n] = d.to_ascii_lowercase() as u8;
+                n += 1;
+            }
+        } else if !(d.is_ascii_punctuation() || d == ' ' || is_combining_mark(d)) {
+            only_ascii = false;
+        }
+    });
+    if only_ascii && n > 0 {
+        ascii[..n].iter().for_each(|&b| emit(b as char));
+    } else {
+        emit(c);
+    }
+}
+
+/// Combining diacritical marks (what NFD splits tone marks into).
+pub fn is_combining_mark(c: char) -> bool {
+    matches!(c as u32, 0x0300..=0x036F | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
+}
+
+struct BaseLetterTables {
+    /// U+00C0..=U+024F -> ASCII base letter, 0 when the character has none.
+    latin: Vec<u8>,
+    /// U+1E00..=U+1EFF -> ASCII base letter (Vietnamese precomposed vowels live here).
+    additional: Vec<u8>,
+}
+
+fn base_letter_tables() -> &'static BaseLetterTables {
+    static TABLES: OnceLock<BaseLetterTables> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let build = |range: std::ops::RangeInclusive<u32>| -> Vec<u8> {
+            range
+                .map(|code| {
+                    let Some(c) = char::from_u32(code) else {
+                        return 0;
+                    };
+                    let mut first = None;
+                    unicode_normalization::char::decompose_canonical(c, |d| {
+                        first.get_or_insert(d);
+                    });
+                    match first {
+                        Some(d) if d.is_ascii_alphabetic() && d != c => d as u8,
+                        _ => 0,
+                    }
+                })
+                .collect()
+        };
+        let mut latin = build(0x00C0..=0x024F);
+        // Letters whose marks are not combining marks, so NFD leaves them alone.
+        for (c, base) in [('đ', b'd'), ('Đ', b'd'), ('ð', b'd'), ('ø', b'o'), ('ł', b'l'), ('ħ', b'h')] {
+            latin[c as usize - 0xC0] = base;
+        }
+        BaseLetterTables {
+            latin,
+            additional: build(0x1E00..=0x1EFF),
+        }
+    })
+}
+
+/// The letter without its diacritics ("ệ" -> 'e', "đ" -> 'd'); `None` for combining marks
+/// (drop them), the character itself when it has no marks.
+pub fn strip_diacritics(c: char) -> Option<char> {
+    let code = c as u32;
+    if code < 0xC0 {
+        return Some(c);
+    }
+    if is_combining_mark(c) {
+        return None;
+    }
+    let tables = base_letter_tables();
+    let base = match code {
+        0x00C0..=0x024F => tables.latin[(code - 0xC0) as usize],
+        0x1E00..=0x1EFF => tables.additional[(code - 0x1E00) as usize],
+        _ => 0,
+    };
+    Some(if base == 0 { c } else { (base as char).to_ascii_lowercase() })
+}
+
+/// True for the letters that only Vietnamese (among our two languages) writes:
+/// ă â đ ê ô ơ ư and any vowel with a tone mark. Used for the language signal.
+pub fn is_vietnamese_letter(c: char) -> bool {
+    matches!(c as u32, 0x1EA0..=0x1EF9)
+        || matches!(
+            c,
+            'ă' | 'â' | 'đ' | 'ê' | 'ô' | 'ơ' | 'ư' | 'à' | 'á' | 'ã' | 'è' | 'é' | 'ì' | 'í'
+                | 'ò' | 'ó' | 'õ' | 'ù' | 'ú' | 'ý' | 'ĩ' | 'ũ'
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fold(s: &str) -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            fold_char(c, |f| out.push(f));
+        }
+        out
+    }
+
+    #[test]
+    fn keeps_vietnamese_tone_marks_and_lowercases() {
+        assert_eq!(fold("Nhà Cái ĐẸP Ưu Đãi"), "nhà cái đẹp ưu đãi");
+    }
+
+    #[test]
+    fn folds_cyrillic_and_greek_lookalikes() {
+        // Cyrillic а, о, е and Greek ο inside Latin words.
+        assert_eq!(fold("cаsinо frее"), "casino free");
+        assert_eq!(fold("ΒΟΝUS"), "bonus");
+    }
+
+    #[test]
+    fn folds_fullwidth_mathematical_circled_and_regional_letters() {
+        assert_eq!(fold("ｚａｌｏ"), "zalo");
+        assert_eq!(fold("𝐟𝐫𝐞𝐞 𝓂𝑜𝓃𝑒𝓎"), "free money");
+        assert_eq!(fold("ⓒⓐⓢⓘⓝⓞ ①②"), "casino 12");
+        assert_eq!(fold("🇻🇳"), "vn");
+        assert_eq!(fold("🅱🅾🅽🆄🆂"), "bonus");
+    }
+
+    #[test]
+    fn removes_invisible_characters_and_keycaps() {
+        assert_eq!(fold("nh\u{200B}à c\u{200D}ái\u{FEFF}"), "nhà cái");
+        assert_eq!(fold("0\u{FE0F}\u{20E3}9\u{FE0F}\u{20E3}"), "09");
+        assert_eq!(fold("a\u{202E}b\u{2066}c"), "abc");
+    }
+
+    #[test]
+    fn strips_diacritics_for_the_plain_view() {
+        let plain: String = "đẹp trời ườn đây".chars().filter_map(strip_diacritics).collect();
+        assert_eq!(plain, "dep troi uon day");
+        assert_eq!(strip_diacritics('\u{0301}'), None);
+        assert_eq!(strip_diacritics('😀'), Some('😀'));
+    }
+
+    #[test]
+    fn recognises_vietnamese_only_letters() {
+        assert!(is_vietnamese_letter('ệ'));
+        assert!(is_vietnamese_letter('đ'));
+        assert!(!is_vietnamese_letter('e'));
+        assert!(!is_vietnamese_letter('ñ'));
+    }
+}
