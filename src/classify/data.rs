@@ -84,6 +84,8 @@ pub struct Example {
     pub label: Label,
     /// Dataset name (`source` field, else the parent folder's name); metrics are per source.
     pub source: String,
+    /// Made by training from another row (its text without diacritics), not read from a file.
+    pub unaccented_copy: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +97,11 @@ pub enum DataError {
         source: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]
-    Line { path: PathBuf, line: usize, message: String },
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: no .jsonl files found")]
     NoFiles { path: PathBuf },
 }
@@ -111,7 +117,10 @@ struct Row {
 /// Reads one JSONL file. Blank lines are skipped; any other line that is not a JSON object
 /// with a string `text` and a known `label` is an error naming the file and line.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Example>, DataError> {
-    let file = File::open(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    let file = File::open(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let default_source = path
         .parent()
         .and_then(|p| p.file_name())
@@ -123,14 +132,19 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Example>, DataError> {
     let mut line_no = 0usize;
     loop {
         buf.clear();
-        let read = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+        let read = reader.read_until(b'\n', &mut buf).map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if read == 0 {
             break;
         }
         line_no += 1;
-        let line_error = |message: String| DataError::Line { path: path.to_path_buf(), line: line_no, message };
+        let line_error = |message: String| DataError::Line {
+            path: path.to_path_buf(),
+            line: line_no,
+            message,
+        };
         let line = std::str::from_utf8(&buf).map_err(|e| line_error(format!("not valid UTF-8 ({e})")))?;
         let line = line.trim();
         if line.is_empty() {
@@ -148,6 +162,7 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Example>, DataError> {
             text: row.text,
             label,
             source: row.source.unwrap_or_else(|| default_source.clone()),
+            unaccented_copy: false,
         });
     }
     Ok(examples)
@@ -184,7 +199,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<DataFiles, DataError> {
 }
 
 fn collect_jsonl(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
-    let io = |source| DataError::Io { path: path.to_path_buf(), source };
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_file() {
         out.push(path.to_path_buf());
@@ -236,7 +254,11 @@ mod tests {
     #[test]
     fn malformed_line_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), "x.jsonl", b"{\"text\":\"ok\",\"label\":\"ham\"}\n{not json\n");
+        let path = write(
+            dir.path(),
+            "x.jsonl",
+            b"{\"text\":\"ok\",\"label\":\"ham\"}\n{not json\n",
+        );
         let err = read_jsonl(&path).unwrap_err().to_string();
         assert!(err.contains("x.jsonl:2:"), "{err}");
     }
@@ -255,7 +277,13 @@ mod tests {
     #[test]
     fn discover_splits_train_and_dev_and_skips_test() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["a/train.jsonl", "a/dev.jsonl", "a/test.jsonl", "b/train.jsonl", "b/notes.md"] {
+        for name in [
+            "a/train.jsonl",
+            "a/dev.jsonl",
+            "a/test.jsonl",
+            "b/train.jsonl",
+            "b/notes.md",
+        ] {
             write(dir.path(), name, b"");
         }
         let files = discover(&[dir.path().to_path_buf()]).unwrap();

@@ -23,17 +23,31 @@ pub fn binary_metrics(probabilities: &[f32], truth: &[bool], threshold: f32) -> 
     let auc = if positives == 0 || positives == n {
         None
     } else {
-        let scores: Vec<Pr> = probabilities.iter().map(|&p| Pr::new_unchecked(p.clamp(0.0, 1.0))).collect();
-        scores.as_slice().roc(truth).ok().map(|roc| roc.area_under_curve() as f64)
+        let scores: Vec<Pr> = probabilities
+            .iter()
+            .map(|&p| Pr::new_unchecked(p.clamp(0.0, 1.0)))
+            .collect();
+        scores
+            .as_slice()
+            .roc(truth)
+            .ok()
+            .map(|roc| roc.area_under_curve() as f64)
     };
     let predicted: Array1<bool> = probabilities.iter().map(|&p| p >= threshold).collect();
     let (precision, recall, f1) = precision_recall_f1(&predicted, truth);
-    BinaryMetrics { n, auc, f1, precision, recall }
+    BinaryMetrics {
+        n,
+        auc,
+        f1,
+        precision,
+        recall,
+    }
 }
 
 fn precision_recall_f1(predicted: &Array1<bool>, truth: &[bool]) -> (f64, f64, f64) {
     let truth = Array1::from(truth.to_vec());
-    let both_classes_seen = predicted.iter().chain(truth.iter()).any(|&v| v) && predicted.iter().chain(truth.iter()).any(|&v| !v);
+    let both_classes_seen =
+        predicted.iter().chain(truth.iter()).any(|&v| v) && predicted.iter().chain(truth.iter()).any(|&v| !v);
     if !both_classes_seen {
         // One class everywhere: linfa's matrix degenerates to 1x1. Nothing predicted
         // positive and nothing positive is a perfect but empty result; report zeros as
@@ -46,7 +60,11 @@ fn precision_recall_f1(predicted: &Array1<bool>, truth: &[bool]) -> (f64, f64, f
     // precision to mean TP / (TP + FP). (Its docs describe the opposite layout.)
     let matrix = truth.confusion_matrix(predicted).expect("same length");
     let zero_if_nan = |v: f32| if v.is_nan() { 0.0 } else { v as f64 };
-    (zero_if_nan(matrix.precision()), zero_if_nan(matrix.recall()), zero_if_nan(matrix.f1_score()))
+    (
+        zero_if_nan(matrix.precision()),
+        zero_if_nan(matrix.recall()),
+        zero_if_nan(matrix.f1_score()),
+    )
 }
 
 /// Macro-averaged F1 over the classes present in `truth` (mean of per-class F1, as

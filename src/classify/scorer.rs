@@ -28,6 +28,7 @@ struct Bucket {
 struct HeadRuntime {
     text_bias: f32,
     text_scale: f32,
+    group_scales: [f32; 3],
     intercept: f32,
     coefficients: [f32; 1 + META_SIGNALS],
     thresholds: Thresholds,
@@ -38,10 +39,9 @@ struct HeadRuntime {
 pub struct Scores {
     pub spam: f32,
     pub abuse: f32,
-    /// Probability that the comment is hate speech: abuse x hate-given-abuse.
+    /// Probability that the comment is hate speech (attacks a group or a person for who
+    /// they are), as opposed to clean or merely offensive.
     pub hate: f32,
-    /// Probability of hate rather than mere offence, if the comment is abusive.
-    pub hate_given_abuse: f32,
 }
 
 /// What the default thresholds alone would do with a comment (before any site policy).
@@ -87,7 +87,7 @@ impl Classifier {
         let dims = file.spec.buckets();
         let mut table = vec![Bucket::default(); dims];
         for (bucket, &idf) in table.iter_mut().zip(&file.idf) {
-            bucket.idf = idf;
+            bucket.idf = super::model::idf_units(idf);
         }
         let mut heads = Vec::with_capacity(3);
         for kind in HeadKind::ALL {
@@ -100,6 +100,7 @@ impl Classifier {
             heads.push(HeadRuntime {
                 text_bias: head.text_bias,
                 text_scale: head.text_weights.scale,
+                group_scales: head.group_scales,
                 intercept: head.combiner.intercept,
                 coefficients,
                 thresholds: head.thresholds,
@@ -144,19 +145,18 @@ impl Classifier {
         let p = |kind: HeadKind| self.combine(kind, logits[kind.index()], &meta);
         let spam = p(HeadKind::Spam);
         let abuse = p(HeadKind::Abuse);
-        let hate_given_abuse = p(HeadKind::Hate);
-        Scores {
-            spam,
-            abuse,
-            hate: abuse * hate_given_abuse,
-            hate_given_abuse,
-        }
+        let hate = p(HeadKind::Hate);
+        Scores { spam, abuse, hate }
     }
 
     /// Text-layer logits of the three heads (before the combiners).
     pub fn text_logits(&self, features: &FeatureIndices) -> [f32; 3] {
-        let mut logits = [self.heads[0].text_bias, self.heads[1].text_bias, self.heads[2].text_bias];
-        for (group, &group_scale) in features.groups.iter().zip(&self.spec.group_scales) {
+        let mut logits = [
+            self.heads[0].text_bias,
+            self.heads[1].text_bias,
+            self.heads[2].text_bias,
+        ];
+        for (g, group) in features.groups.iter().enumerate() {
             let mut norm2 = 0f32;
             let mut acc = [0f32; 3];
             for &b in group {
@@ -169,9 +169,10 @@ impl Classifier {
             }
             if norm2 > 0.0 {
                 // The idf quantization scale cancels between numerator and norm.
-                let inv = group_scale / norm2.sqrt();
+                let inv = 1.0 / norm2.sqrt();
                 for (h, logit) in logits.iter_mut().enumerate() {
-                    *logit += acc[h] * inv * self.heads[h].text_scale;
+                    let head = &self.heads[h];
+                    *logit += acc[h] * inv * head.text_scale * head.group_scales[g];
                 }
             }
         }
@@ -201,7 +202,10 @@ impl Classifier {
     /// The action the model's own thresholds suggest: reject when spam or abuse is
     /// confident, hold when either is flagged, approve otherwise.
     pub fn suggest(&self, scores: &Scores) -> SuggestedAction {
-        let flags = [self.flag(HeadKind::Spam, scores.spam), self.flag(HeadKind::Abuse, scores.abuse)];
+        let flags = [
+            self.flag(HeadKind::Spam, scores.spam),
+            self.flag(HeadKind::Abuse, scores.abuse),
+        ];
         if flags.contains(&Flag::Confident) {
             SuggestedAction::Reject
         } else if flags.contains(&Flag::Flagged) {
@@ -226,26 +230,25 @@ impl Classifier {
                 .filter(|f| f.group == group)
                 .map(|f| (self.table[f.bucket as usize].idf as f32).powi(2))
                 .sum();
-            if sum > 0.0 { self.spec.group_scales[group.index()] / sum.sqrt() } else { 0.0 }
+            if sum > 0.0 { 1.0 / sum.sqrt() } else { 0.0 }
         };
         let inverse_norms = FeatureGroup::ALL.map(norm);
         let meta = meta_signals(analysis.counts());
         let tokens = analysis.tokens();
-        let mut owners = Owners { compact: vec![0u32; analysis.compact().len()], folded: Vec::new() };
+        let mut owners = Owners {
+            compact: vec![0u32; analysis.compact().len()],
+            surface: Vec::new(),
+        };
         for (i, t) in tokens.iter().enumerate() {
             for owner in &mut owners.compact[t.compact.start as usize..t.compact.end as usize] {
                 *owner = i as u32;
             }
         }
-        owners.folded = (0..analysis.folded().len())
-            .map(|i| {
-                let offset = analysis.folded_source(i);
-                let k = tokens.partition_point(|t| t.source.end <= offset);
-                tokens.get(k).filter(|t| t.source.start <= offset).map(|_| k as u32)
-            })
+        owners.surface = (0..analysis.surface().len())
+            .map(|i| analysis.surface_owner(i).map(|t| t as u32))
             .collect();
         let logits = self.text_logits(&indices);
-        let probabilities = [scores.spam, scores.abuse, scores.hate_given_abuse];
+        let probabilities = [scores.spam, scores.abuse, scores.hate];
 
         let heads = HeadKind::ALL.map(|kind| {
             let h = kind.index();
@@ -257,8 +260,12 @@ impl Classifier {
                 let inv = inverse_norms[f.group.index()];
                 // Effect on the combined logit: text contribution times the combiner's
                 // weight on the text logit.
-                let effect =
-                    bucket.idf as f32 * bucket.weights[h] as f32 * head.text_scale * inv * head.coefficients[0];
+                let effect = bucket.idf as f32
+                    * bucket.weights[h] as f32
+                    * head.text_scale
+                    * head.group_scales[f.group.index()]
+                    * inv
+                    * head.coefficients[0];
                 if effect == 0.0 {
                     continue;
                 }
@@ -267,16 +274,27 @@ impl Classifier {
             }
             let mut features: Vec<Contribution> = by_name
                 .into_iter()
-                .map(|(name, effect)| Contribution { name: display_name(name), effect })
+                .map(|(name, effect)| Contribution {
+                    name: display_name(name),
+                    effect,
+                })
                 .collect();
-            features.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()).then_with(|| a.name.cmp(&b.name)));
+            features.sort_by(|a, b| {
+                b.effect
+                    .abs()
+                    .total_cmp(&a.effect.abs())
+                    .then_with(|| a.name.cmp(&b.name))
+            });
             features.truncate(top);
             let mut signals: Vec<Contribution> = META_SIGNAL_NAMES
                 .iter()
                 .zip(&meta)
                 .zip(&head.coefficients[1..])
                 .filter(|((_, m), _)| **m != 0.0)
-                .map(|((name, m), c)| Contribution { name: name.to_string(), effect: m * c })
+                .map(|((name, m), c)| Contribution {
+                    name: name.to_string(),
+                    effect: m * c,
+                })
                 .collect();
             signals.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
             signals.truncate(top);
@@ -290,7 +308,11 @@ impl Classifier {
                 token_effects: tokens
                     .iter()
                     .zip(per_token)
-                    .map(|(t, effect)| TokenEffect { start: t.source.start, end: t.source.end, effect })
+                    .map(|(t, effect)| TokenEffect {
+                        start: t.source.start,
+                        end: t.source.end,
+                        effect,
+                    })
                     .collect(),
             }
         });
@@ -303,12 +325,27 @@ impl Classifier {
     }
 }
 
-/// "p:nha cai" -> "nha cai"; "c:acai" -> "…acai…" (a piece of a word); others as they are.
+/// Readable feature names: words as they are, pieces of words between ellipses,
+/// placeholders in words ("p:_phone_" -> "a phone number").
 fn display_name(name: &str) -> String {
+    let placeholder = |word: &str| -> Option<&'static str> {
+        Some(match word {
+            "_phone_" => "a phone number",
+            "_url_" => "a link",
+            "_email_" => "an e-mail address",
+            _ => return None,
+        })
+    };
     match name.split_once(':') {
-        Some(("p" | "w", rest)) => rest.to_string(),
-        Some(("c", rest)) => format!("…{rest}…"),
+        Some(("p" | "w", rest)) => rest
+            .split(' ')
+            .map(|w| placeholder(w).unwrap_or(w))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Some(("c" | "t", rest)) => format!("…{}…", rest.trim()),
         Some(("host", rest)) => format!("link to {rest}"),
+        Some(("shape", "stretched")) => "stretched letters".to_string(),
+        Some(("shape", "long")) => "an overlong word".to_string(),
         _ => name.to_string(),
     }
 }
@@ -317,7 +354,7 @@ fn display_name(name: &str) -> String {
 struct Owners {
     compact: Vec<u32>,
     /// `None` for spaces and punctuation between tokens.
-    folded: Vec<Option<u32>>,
+    surface: Vec<Option<u32>>,
 }
 
 /// Adds a feature's effect to the tokens it came from.
@@ -335,8 +372,12 @@ fn spread_over_tokens(origin: FeatureOrigin, effect: f32, owners: &Owners, per_t
                 per_token[owner as usize] += effect / len;
             }
         }
-        FeatureOrigin::Folded(start, end) => {
-            let covered: Vec<u32> = owners.folded[start as usize..end as usize].iter().flatten().copied().collect();
+        FeatureOrigin::Surface(start, end) => {
+            let covered: Vec<u32> = owners.surface[start as usize..end as usize]
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
             for owner in &covered {
                 per_token[*owner as usize] += effect / covered.len() as f32;
             }

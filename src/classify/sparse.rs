@@ -213,7 +213,12 @@ pub struct LbfgsParams {
 
 impl Default for LbfgsParams {
     fn default() -> Self {
-        Self { c: 1.0, max_iterations: 120, tolerance: 1e-5, memory: 8 }
+        Self {
+            c: 3.0,
+            max_iterations: 120,
+            tolerance: 1e-5,
+            memory: 8,
+        }
     }
 }
 
@@ -230,7 +235,11 @@ fn objective(rows: &SparseRows, labels: &[bool], subset: &[usize], w: &[f64], c:
         }
         let y = if labels[r] { 1.0 } else { 0.0 };
         // log(1 + e^z) - y z, computed without overflow.
-        loss += if z > 0.0 { z + (-z).exp().ln_1p() } else { z.exp().ln_1p() } - y * z;
+        loss += if z > 0.0 {
+            z + (-z).exp().ln_1p()
+        } else {
+            z.exp().ln_1p()
+        } - y * z;
         let residual = c * (sigmoid(z) - y);
         grad[dims] += residual;
         for (&i, &v) in indices.iter().zip(values) {
@@ -327,7 +336,10 @@ pub fn train_lbfgs(
             break;
         }
     }
-    LinearModel { bias: w[dims] as f32, weights: w[..dims].iter().map(|&x| x as f32).collect() }
+    LinearModel {
+        bias: w[dims] as f32,
+        weights: w[..dims].iter().map(|&x| x as f32).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -345,7 +357,10 @@ mod tests {
             labels.push(positive);
         }
         let all: Vec<usize> = (0..rows.len()).collect();
-        let params = FtrlParams { l1: 0.0, ..FtrlParams::default() };
+        let params = FtrlParams {
+            l1: 0.0,
+            ..FtrlParams::default()
+        };
         let model = train_ftrl(&rows, &labels, &all, 4, &params, 7, |_| {});
         assert!(model.logit(&[0, 2], &[1.0, 0.5]) > 2.0);
         assert!(model.logit(&[1, 2], &[1.0, 0.5]) < -2.0);
@@ -366,7 +381,12 @@ mod tests {
             labels.push(positive);
         }
         let all: Vec<usize> = (0..rows.len()).collect();
-        let params = LbfgsParams { c: 0.1, max_iterations: 200, tolerance: 1e-12, memory: 5 };
+        let params = LbfgsParams {
+            c: 0.1,
+            max_iterations: 200,
+            tolerance: 1e-12,
+            memory: 5,
+        };
         let model = train_lbfgs(&rows, &labels, &all, 2, &params, |_| {});
         let w: Vec<f64> = vec![model.weights[0] as f64, model.weights[1] as f64, model.bias as f64];
         let mut grad = vec![0.0; 3];
@@ -387,7 +407,10 @@ mod tests {
             labels.push(positive);
         }
         let all: Vec<usize> = (0..rows.len()).collect();
-        let sparse = FtrlParams { l1: 1.0, ..FtrlParams::default() };
+        let sparse = FtrlParams {
+            l1: 1.0,
+            ..FtrlParams::default()
+        };
         let model = train_ftrl(&rows, &labels, &all, 4, &sparse, 1, |_| {});
         assert_eq!(model.weights[3], 0.0);
         assert!(model.weights[0] > 0.0);

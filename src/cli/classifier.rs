@@ -60,8 +60,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = crate::text::FeatureSpec::default().bits, value_parser = clap::value_parser!(u8).range(10..=24))]
     pub bits: u8,
     /// Version string recorded in the model (reported with every decision).
-    #[arg(long)]
-    pub version: Option<String>,
+    #[arg(long, value_name = "NAME")]
+    pub model_version: Option<String>,
     /// Training settings as JSON (the `training_params` of an existing model), for tuning.
     #[arg(long, hide = true, value_name = "JSON")]
     pub params: Option<String>,
@@ -96,9 +96,14 @@ fn read_text(arg: &str) -> Result<String, CliError> {
         return Ok(arg.to_string());
     }
     let mut bytes = Vec::new();
-    std::io::stdin().read_to_end(&mut bytes).map_err(|e| CliError::new(format!("reading standard input: {e}")))?;
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::new(format!("reading standard input: {e}")))?;
     String::from_utf8(bytes).map_err(|e| {
-        CliError::new(format!("standard input is not valid UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+        CliError::new(format!(
+            "standard input is not valid UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
     })
 }
 
@@ -136,7 +141,11 @@ fn render_check(classifier: &Classifier, text: &str, explanation: &Explanation) 
     );
     let _ = writeln!(out);
     for head in &explanation.heads {
-        let shown = if head.head == HeadKind::Hate { explanation.scores.hate } else { head.probability };
+        let shown = if head.head == HeadKind::Hate {
+            explanation.scores.hate
+        } else {
+            head.probability
+        };
         let t = classifier.thresholds(head.head);
         let bar: String = "█".repeat((shown * 20.0).round() as usize);
         let verdict = match head.flag {
@@ -155,7 +164,12 @@ fn render_check(classifier: &Classifier, text: &str, explanation: &Explanation) 
         if head.head == HeadKind::Hate && explanation.scores.abuse < classifier.thresholds(HeadKind::Abuse).flag {
             continue;
         }
-        let pushing: Vec<_> = head.features.iter().chain(&head.signals).filter(|c| c.effect > 0.0).collect();
+        let pushing: Vec<_> = head
+            .features
+            .iter()
+            .chain(&head.signals)
+            .filter(|c| c.effect > 0.0)
+            .collect();
         if head.flag == Flag::None || pushing.is_empty() {
             continue;
         }
@@ -167,21 +181,29 @@ fn render_check(classifier: &Classifier, text: &str, explanation: &Explanation) 
         }
     }
     // The comment with the words that pushed a flagged head highlighted.
-    let flagged: Vec<_> = explanation.heads.iter().filter(|h| h.flag != Flag::None && h.head != HeadKind::Hate).collect();
+    let flagged: Vec<_> = explanation
+        .heads
+        .iter()
+        .filter(|h| h.flag != Flag::None && h.head != HeadKind::Hate)
+        .collect();
     if !flagged.is_empty() {
         let highlight = AnsiColor::Red.on_default().bold().underline();
         let _ = writeln!(out, "\n{bold}Comment:{bold:#}");
         let mut cursor = 0;
         let mut line = String::from("  ");
         let token_count = flagged[0].token_effects.len();
+        let effect_of = |i: usize| -> f32 { flagged.iter().map(|h| h.token_effects[i].effect).sum() };
+        // Highlight the words that carry the verdict: at least a fifth of the strongest push.
+        let strongest = (0..token_count).map(effect_of).fold(0f32, f32::max);
+        let cutoff = (strongest * 0.2).max(0.05);
         for i in 0..token_count {
             let t = &flagged[0].token_effects[i];
-            let effect: f32 = flagged.iter().map(|h| h.token_effects[i].effect).sum();
+            let effect = effect_of(i);
             if t.start < cursor || t.end > text.len() {
                 continue;
             }
             line.push_str(&text[cursor..t.start]);
-            if effect > 0.25 {
+            if effect >= cutoff {
                 let _ = write!(line, "{highlight}{}{highlight:#}", &text[t.start..t.end]);
             } else {
                 line.push_str(&text[t.start..t.end]);
@@ -198,7 +220,10 @@ pub fn eval(args: EvalArgs) -> Result<Outcome, CliError> {
     let classifier = load_classifier(&args.model)?;
     let report = evaluate_file(&classifier, &args.data).map_err(CliError::new)?;
     if args.json {
-        print(&format!("{}\n", serde_json::to_string(&report).expect("reports serialize")))?;
+        print(&format!(
+            "{}\n",
+            serde_json::to_string(&report).expect("reports serialize")
+        ))?;
     } else {
         print(&render_eval(&args.data, classifier.version(), &report))?;
     }
@@ -211,7 +236,14 @@ fn fmt_opt(v: Option<f64>) -> String {
 
 fn render_eval(path: &Path, version: &str, r: &EvalReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} ({} rows, {} task) with model {}", path.display(), r.n, r.task, version);
+    let _ = writeln!(
+        out,
+        "{} ({} rows, {} task) with model {}",
+        path.display(),
+        r.n,
+        r.task,
+        version
+    );
     let rows = [
         ("AUC", fmt_opt(r.auc)),
         ("F1", format!("{:.4}", r.f1)),
@@ -243,7 +275,9 @@ impl Progress for Bar {
 pub fn train(args: TrainArgs) -> Result<Outcome, CliError> {
     let files = discover(&args.data).map_err(CliError::new)?;
     if files.train.is_empty() {
-        return Err(CliError::new("no training files found (only dev.jsonl/test.jsonl under the given paths)"));
+        return Err(CliError::new(
+            "no training files found (only dev.jsonl/test.jsonl under the given paths)",
+        ));
     }
     let mut config = match &args.params {
         Some(json) => serde_json::from_str::<TrainConfig>(json).map_err(|e| CliError::new(format!("--params: {e}")))?,
@@ -251,10 +285,14 @@ pub fn train(args: TrainArgs) -> Result<Outcome, CliError> {
     };
     config.seed = args.seed;
     config.spec.bits = args.bits;
-    if let Some(version) = &args.version {
+    if let Some(version) = &args.model_version {
         config.version = version.clone();
     }
-    let out = if args.out.extension().is_none() { args.out.with_extension("model") } else { args.out.clone() };
+    let out = if args.out.extension().is_none() {
+        args.out.with_extension("model")
+    } else {
+        args.out.clone()
+    };
 
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} {elapsed}")
@@ -272,19 +310,35 @@ pub fn train(args: TrainArgs) -> Result<Outcome, CliError> {
             outcome.removed_dev_duplicates
         ))?;
     }
-    print(&render_training(&outcome.model, &out, elapsed.as_secs_f64(), files.dev.is_empty()))?;
+    print(&render_training(
+        &outcome.model,
+        &out,
+        elapsed.as_secs_f64(),
+        files.dev.is_empty(),
+    ))?;
     Ok(Outcome::Ok)
 }
 
 fn render_training(model: &ModelFile, out: &Path, seconds: f64, no_dev: bool) -> String {
     let mut text = String::new();
-    let rows: usize = model.training.iter().map(|d| d.rows).sum();
+    let rows: usize = model
+        .training
+        .iter()
+        .filter(|d| d.split == "train")
+        .map(|d| d.rows)
+        .sum();
+    let copies: usize = model
+        .training
+        .iter()
+        .filter(|d| d.split != "train")
+        .map(|d| d.rows)
+        .sum();
+    let datasets = model.training.iter().filter(|d| d.split == "train").count();
     let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
     let _ = writeln!(
         text,
-        "trained {} on {rows} rows from {} datasets in {seconds:.1} s",
+        "trained {} on {rows} rows from {datasets} datasets (plus {copies} unaccented copies) in {seconds:.1} s",
         model.version,
-        model.training.len()
     );
     let _ = writeln!(
         text,
@@ -295,13 +349,26 @@ fn render_training(model: &ModelFile, out: &Path, seconds: f64, no_dev: bool) ->
     );
     for kind in HeadKind::ALL {
         let t = model.head(kind).thresholds;
-        let _ = writeln!(text, "  {:<6} thresholds: flag {:.2}, reject {:.2}", kind.as_str(), t.flag, t.reject);
+        let _ = writeln!(
+            text,
+            "  {:<6} thresholds: flag {:.2}, reject {:.2}",
+            kind.as_str(),
+            t.flag,
+            t.reject
+        );
     }
     if no_dev {
-        let _ = writeln!(text, "no dev.jsonl files given: thresholds were chosen on out-of-fold training scores");
+        let _ = writeln!(
+            text,
+            "no dev.jsonl files given: thresholds were chosen on out-of-fold training scores"
+        );
         return text;
     }
-    let _ = writeln!(text, "\n{:<26}{:>6}{:>7}{:>8}{:>8}{:>8}{:>8}{:>10}", "dev set", "task", "n", "AUC", "F1", "prec", "recall", "macroF1-3");
+    let _ = writeln!(
+        text,
+        "\n{:<26}{:>6}{:>7}{:>8}{:>8}{:>8}{:>8}{:>10}",
+        "dev set", "task", "n", "AUC", "F1", "prec", "recall", "macroF1-3"
+    );
     for m in &model.dev_metrics {
         let _ = writeln!(
             text,

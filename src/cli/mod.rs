@@ -8,6 +8,7 @@
 //!   model that does not load, a server that cannot be reached.
 
 mod classifier;
+mod serve;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,12 +17,15 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use classifier::{CheckArgs, EvalArgs, TrainArgs};
+pub use serve::ServeArgs;
 
 /// Comment moderation for CMS backends: spam and abuse scoring for Vietnamese and
 /// English, rate limits, captcha checks and a review queue.
 #[derive(Debug, Parser)]
 #[command(name = "modgate", version, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 ok, 1 check failed (comment held or rejected), 2 usage, input or connection error.")]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 check failed (comment held or rejected), 2 usage, input or connection error."
+)]
 pub struct Cli {
     /// When to colour output: auto colours terminals unless NO_COLOR is set.
     #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
@@ -39,6 +43,8 @@ pub enum ColorWhen {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the gRPC moderation service.
+    Serve(ServeArgs),
     /// Score one comment with the classifier and show why.
     Check(CheckArgs),
     /// Measure a model on a labelled JSONL file (AUC, F1, latency).
@@ -87,6 +93,7 @@ pub fn run() -> ExitCode {
         ColorWhen::Auto => {}
     }
     let result = match cli.command {
+        Command::Serve(args) => serve::serve(args),
         Command::Check(args) => classifier::check(args),
         Command::Eval(args) => classifier::eval(args),
         Command::Train(args) => classifier::train(args),
@@ -107,8 +114,10 @@ pub fn run() -> ExitCode {
 /// Writes to stdout, turning I/O errors into a [`CliError`] (a closed pipe included).
 pub(crate) fn print(text: &str) -> Result<(), CliError> {
     let mut out = anstream::stdout();
-    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| match e.kind() {
-        std::io::ErrorKind::BrokenPipe => CliError::BrokenPipe,
-        _ => CliError::new(format!("writing output: {e}")),
-    })
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => CliError::BrokenPipe,
+            _ => CliError::new(format!("writing output: {e}")),
+        })
 }

@@ -11,12 +11,14 @@ use std::ops::Range;
 
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
-use super::fold::{fold_char, is_combining_mark, is_vietnamese_letter, strip_diacritics};
+use super::fold::{
+    fold_char, is_combining_mark, is_letter, is_letter_or_digit, is_upper, is_vietnamese_letter, strip_diacritics,
+};
 use super::teencode;
 
 /// Bumped whenever a change here would change the features of some text, so a model
 /// trained with an older normalizer is refused instead of silently mis-scoring.
-pub const NORMALIZER_VERSION: u32 = 1;
+pub const NORMALIZER_VERSION: u32 = 2;
 
 /// What a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +46,8 @@ pub struct Token {
     plain: Range<u32>,
     /// The toned word before stretched letters were squashed (same as toned otherwise).
     unsquashed: Range<u32>,
+    /// Range in [`TextAnalysis::folded`] the token was read from.
+    folded: Range<u32>,
     /// Range in [`TextAnalysis::compact`] (empty for non-words), so character n-gram
     /// evidence can be traced back to the words it came from.
     pub compact: Range<u32>,
@@ -87,6 +91,10 @@ pub struct TextAnalysis {
     phone_spans: Vec<Range<usize>>,
     scratch: Vec<char>,
     pieces: Vec<Range<usize>>,
+    word_toned: Vec<char>,
+    word_plain: Vec<char>,
+    surface: Vec<char>,
+    surface_owner: Vec<Option<u32>>,
     toned: String,
     plain: String,
     unsquashed: String,
@@ -119,6 +127,7 @@ impl TextAnalysis {
         self.tokenize();
         self.join_spaced_letters();
         self.build_compact_view();
+        self.build_surface_view();
     }
 
     /// The NFC form of the analysed text; token source ranges index into it.
@@ -162,6 +171,18 @@ impl TextAnalysis {
         &self.folded
     }
 
+    /// The folded text with each token replaced by its reading (leet undone, spelled-out
+    /// words joined, stretched letters kept) and everything between tokens (spaces,
+    /// punctuation) kept: the surface that character n-grams are taken from.
+    pub fn surface(&self) -> &[char] {
+        &self.surface
+    }
+
+    /// Which token each surface character belongs to (`None` between tokens).
+    pub fn surface_owner(&self, i: usize) -> Option<usize> {
+        self.surface_owner.get(i).copied().flatten().map(|t| t as usize)
+    }
+
     /// Byte offset in [`Self::text`] of the character folded character `i` came from.
     pub fn folded_source(&self, i: usize) -> usize {
         self.folded_source.get(i).map_or(self.text.len(), |&o| o as usize)
@@ -189,9 +210,9 @@ impl TextAnalysis {
         let mut punct_run = 0u32;
         for (offset, c) in self.text.char_indices() {
             counts.chars += 1;
-            if c.is_alphabetic() {
+            if is_letter(c) {
                 counts.letters += 1;
-                if c.is_uppercase() {
+                if is_upper(c) {
                     counts.upper += 1;
                 }
             } else if is_pictograph(c) {
@@ -227,7 +248,7 @@ impl TextAnalysis {
         while i < n {
             let c = chars[i];
             let plus = c == '+' && i + 1 < n && chars[i + 1].is_ascii_digit();
-            let starts_number = c.is_ascii_digit() && (i == 0 || !chars[i - 1].is_alphanumeric());
+            let starts_number = c.is_ascii_digit() && (i == 0 || !is_letter_or_digit(chars[i - 1]));
             if !(plus || starts_number) {
                 i += 1;
                 continue;
@@ -255,7 +276,7 @@ impl TextAnalysis {
                     break;
                 }
             }
-            let glued_to_letter = end < n && chars[end].is_alphabetic();
+            let glued_to_letter = end < n && is_letter(chars[end]);
             let is_phone = !glued_to_letter
                 && if plus {
                     (8..=15).contains(&digits)
@@ -317,7 +338,10 @@ impl TextAnalysis {
                 start += 1;
             }
             while end > start
-                && matches!(chars[end - 1], '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '}' | '"' | '\'' | '”' | '’')
+                && matches!(
+                    chars[end - 1],
+                    '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '}' | '"' | '\'' | '”' | '’'
+                )
             {
                 end -= 1;
             }
@@ -359,8 +383,9 @@ impl TextAnalysis {
                 while r < chars.len() && leet_letter(chars[r]).is_some() {
                     r += 1;
                 }
-                if r - k <= 3 && r < chars.len() && chars[r].is_alphabetic() {
-                    self.scratch.extend(chars[k..r].iter().map(|&c| leet_letter(c).unwrap_or(c)));
+                if r - k <= 3 && r < chars.len() && is_letter(chars[r]) {
+                    self.scratch
+                        .extend(chars[k..r].iter().map(|&c| leet_letter(c).unwrap_or(c)));
                     k = r;
                     continue;
                 }
@@ -397,22 +422,37 @@ impl TextAnalysis {
             }
         }
         // "n.h.à", "đ.m", "c-a-s-i-n-o": single letters held apart by punctuation are one word.
+        // Leet digits count as letters here ("n.g.0"), as long as real letters are the majority.
+        let single = |p: &Range<usize>| p.len() == 1 && (is_letter(buf[p.start]) || is_leet_digit(buf[p.start]));
+        let real_letters = self
+            .pieces
+            .iter()
+            .filter(|p| p.len() == 1 && is_letter(buf[p.start]))
+            .count();
         let spelled_out = self.pieces.len() >= 2
             && only_joiners_between
-            && self.pieces.iter().all(|p| p.len() == 1 && buf[p.start].is_alphabetic());
+            && self.pieces.iter().all(single)
+            && real_letters * 2 > self.pieces.len();
         if spelled_out {
             let first = self.pieces[0].start;
             let last = self.pieces[self.pieces.len() - 1].end;
-            let letters: Vec<char> = self.pieces.iter().map(|p| buf[p.start]).collect();
+            let letters: Vec<char> = self
+                .pieces
+                .iter()
+                .map(|p| leet_letter(buf[p.start]).unwrap_or(buf[p.start]))
+                .collect();
             self.push_word(&letters, base + first..base + last);
             return;
         }
         let pieces = std::mem::take(&mut self.pieces);
         let scratch = std::mem::take(&mut self.scratch);
+        let mut unleet: Vec<char> = Vec::new();
         for piece in &pieces {
             let word = &scratch[piece.clone()];
             if word.len() == 1 && is_pictograph(word[0]) {
                 self.push_token(TokenKind::Symbol, word, word, base + piece.start..base + piece.end);
+            } else if fold_leet_at_edges(word, &mut unleet) {
+                self.push_word(&unleet, base + piece.start..base + piece.end);
             } else {
                 self.push_word(word, base + piece.start..base + piece.end);
             }
@@ -424,12 +464,18 @@ impl TextAnalysis {
     /// Stores a word: stretched letters squashed in the toned form, then the plain form
     /// with diacritics removed and teencode expanded.
     fn push_word(&mut self, word: &[char], folded_span: Range<usize>) {
-        let mut toned: Vec<char> = Vec::with_capacity(word.len());
+        // Reused buffers: a comment has hundreds of words.
+        let mut toned = std::mem::take(&mut self.word_toned);
+        let mut plain = std::mem::take(&mut self.word_plain);
+        toned.clear();
+        plain.clear();
         squash_into(word.iter().copied(), &mut toned);
-        let mut plain: Vec<char> = Vec::with_capacity(toned.len());
         squash_into(toned.iter().copied().filter_map(strip_diacritics), &mut plain);
         self.push_token(TokenKind::Word, &toned, &plain, folded_span);
-        if toned.len() < word.len() {
+        let stretched = toned.len() < word.len();
+        self.word_toned = toned;
+        self.word_plain = plain;
+        if stretched {
             self.counts.stretched_words += 1;
             let start = self.unsquashed.len() as u32;
             self.unsquashed.extend(word.iter());
@@ -455,12 +501,13 @@ impl TextAnalysis {
             self.plain.push_str(expansion);
         }
         let plain_range = plain_start..self.plain.len() as u32;
-        let source = self.source_range(folded_span);
+        let source = self.source_range(folded_span.clone());
         self.tokens.push(Token {
             kind,
             source,
             toned: toned_range,
             plain: plain_range,
+            folded: folded_span.start as u32..folded_span.end as u32,
             unsquashed: 0..0,
             compact: 0..0,
             stretched: false,
@@ -472,12 +519,13 @@ impl TextAnalysis {
         self.toned.push_str(name);
         let plain_start = self.plain.len() as u32;
         self.plain.push_str(name);
-        let source = self.source_range(folded_span);
+        let source = self.source_range(folded_span.clone());
         self.tokens.push(Token {
             kind,
             source,
             toned: toned_start..self.toned.len() as u32,
             plain: plain_start..self.plain.len() as u32,
+            folded: folded_span.start as u32..folded_span.end as u32,
             unsquashed: 0..0,
             compact: 0..0,
             stretched: false,
@@ -501,7 +549,7 @@ impl TextAnalysis {
         let is_single_letter = |analysis: &Self, t: &Token| {
             t.kind == TokenKind::Word && {
                 let mut chars = analysis.toned(t).chars();
-                matches!((chars.next(), chars.next()), (Some(c), None) if c.is_alphabetic())
+                matches!((chars.next(), chars.next()), (Some(c), None) if is_letter(c) || is_leet_digit(c))
             }
         };
         let tokens = &self.tokens;
@@ -528,31 +576,95 @@ impl TextAnalysis {
             while j < old.len() && is_single_letter(self, &old[j]) && whitespace_between(&self.text, &old, i, j) {
                 j += 1;
             }
-            if j - i >= 3 {
-                let letters: Vec<char> = old[i..j].iter().flat_map(|t| self.toned(t).chars().collect::<Vec<_>>()).collect();
-                let source = old[i].source.start..old[j - 1].source.end;
-                let mut toned: Vec<char> = Vec::new();
-                squash_into(letters.iter().copied(), &mut toned);
-                let mut plain: Vec<char> = Vec::new();
-                squash_into(toned.iter().copied().filter_map(strip_diacritics), &mut plain);
-                let toned_start = self.toned.len() as u32;
-                self.toned.extend(toned.iter());
-                let plain_start = self.plain.len() as u32;
-                self.plain.extend(plain.iter());
-                self.tokens.push(Token {
-                    kind: TokenKind::Word,
-                    source,
-                    toned: toned_start..self.toned.len() as u32,
-                    plain: plain_start..self.plain.len() as u32,
-                    unsquashed: 0..0,
-            compact: 0..0,
-            stretched: false,
-                });
+            let real_letters = old[i..j]
+                .iter()
+                .filter(|t| self.toned(t).chars().all(is_letter))
+                .count();
+            if j - i >= 3 && real_letters * 2 > j - i {
+                // Leet digits among spaced letters ("7 h 4 n g") read as letters.
+                let letters: Vec<char> = old[i..j]
+                    .iter()
+                    .flat_map(|t| {
+                        self.toned(t)
+                            .chars()
+                            .map(|c| leet_letter(c).unwrap_or(c))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                // "n g u q u á" is usually several words spelled out with one space between
+                // every letter: split it where Vietnamese syllables end, or keep it whole.
+                let syllables =
+                    segment_syllables(&letters).unwrap_or_else(|| std::iter::once(0..letters.len()).collect());
+                for syllable in syllables {
+                    let (first, last) = (&old[i + syllable.start], &old[i + syllable.end - 1]);
+                    let source = first.source.start..last.source.end;
+                    let folded = first.folded.start..last.folded.end;
+                    let mut toned: Vec<char> = Vec::new();
+                    squash_into(letters[syllable].iter().copied(), &mut toned);
+                    let mut plain: Vec<char> = Vec::new();
+                    squash_into(toned.iter().copied().filter_map(strip_diacritics), &mut plain);
+                    let toned_start = self.toned.len() as u32;
+                    self.toned.extend(toned.iter());
+                    let plain_start = self.plain.len() as u32;
+                    self.plain.extend(plain.iter());
+                    self.tokens.push(Token {
+                        kind: TokenKind::Word,
+                        source,
+                        toned: toned_start..self.toned.len() as u32,
+                        plain: plain_start..self.plain.len() as u32,
+                        folded,
+                        unsquashed: 0..0,
+                        compact: 0..0,
+                        stretched: false,
+                    });
+                }
                 i = j;
             } else {
-                self.tokens.push(old[i].clone());
-                i += 1;
+                // Not a spelled-out word: keep the tokens, and do not rescan this run (a long
+                // run of single digits would otherwise cost quadratic time).
+                let end = j.max(i + 1);
+                self.tokens.extend(old[i..end].iter().cloned());
+                i = end;
             }
+        }
+    }
+
+    fn build_surface_view(&mut self) {
+        self.surface.clear();
+        self.surface_owner.clear();
+        let mut cursor = 0usize;
+        for (i, t) in self.tokens.iter().enumerate() {
+            let start = t.folded.start as usize;
+            if start > cursor {
+                self.surface.extend_from_slice(&self.folded[cursor..start]);
+                self.surface_owner.extend(std::iter::repeat_n(None, start - cursor));
+            }
+            let before = self.surface.len();
+            if t.kind == TokenKind::Word {
+                let range = if t.unsquashed.is_empty() {
+                    &t.toned
+                } else {
+                    &t.unsquashed
+                };
+                let arena = if t.unsquashed.is_empty() {
+                    &self.toned
+                } else {
+                    &self.unsquashed
+                };
+                self.surface
+                    .extend(arena[range.start as usize..range.end as usize].chars());
+            } else {
+                self.surface
+                    .extend_from_slice(&self.folded[t.folded.start as usize..t.folded.end as usize]);
+            }
+            let added = self.surface.len() - before;
+            self.surface_owner.extend(std::iter::repeat_n(Some(i as u32), added));
+            cursor = cursor.max(t.folded.end as usize);
+        }
+        if cursor < self.folded.len() {
+            self.surface.extend_from_slice(&self.folded[cursor..]);
+            self.surface_owner
+                .extend(std::iter::repeat_n(None, self.folded.len() - cursor));
         }
     }
 
@@ -576,6 +688,50 @@ impl TextAnalysis {
     }
 }
 
+/// Splits letters into Vietnamese syllables (onset, vowels, optional final consonant),
+/// or `None` when they do not read as a sequence of syllables ("bitch", "fuck"). A
+/// consonant before a vowel starts the next syllable ("bana" -> "ba na"), so a few real
+/// words split differently ("anhem" -> "a nhem"); the compact view is the same either way.
+fn segment_syllables(letters: &[char]) -> Option<Vec<Range<usize>>> {
+    const ONSETS: &[&str] = &[
+        "ngh", "ng", "gh", "gi", "kh", "nh", "ph", "th", "tr", "ch", "qu", "b", "c", "d", "g", "h", "k", "l", "m", "n",
+        "p", "r", "s", "t", "v", "x",
+    ];
+    const CODAS: &[&str] = &["ng", "nh", "ch", "c", "m", "n", "p", "t"];
+    let plain: Vec<char> = letters.iter().map(|&c| strip_diacritics(c).unwrap_or(c)).collect();
+    let is_vowel = |k: usize| {
+        plain
+            .get(k)
+            .is_some_and(|c| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y'))
+    };
+    let matches_at = |k: usize, part: &str| {
+        let mut chars = part.chars();
+        (0..part.len()).all(|d| plain.get(k + d).copied() == chars.next())
+    };
+    let mut syllables = Vec::new();
+    let mut k = 0;
+    while k < plain.len() {
+        let start = k;
+        if let Some(onset) = ONSETS.iter().find(|o| matches_at(k, o) && is_vowel(k + o.len())) {
+            k += onset.len();
+        }
+        if !is_vowel(k) {
+            return None;
+        }
+        while is_vowel(k) {
+            k += 1;
+        }
+        if let Some(coda) = CODAS.iter().find(|c| matches_at(k, c) && !is_vowel(k + c.len())) {
+            k += coda.len();
+        }
+        if k - start > 7 {
+            return None;
+        }
+        syllables.push(start..k);
+    }
+    (syllables.len() > 1).then_some(syllables)
+}
+
 /// Tokens `from..=to` of a spelled-out run must be separated by whitespace only.
 fn whitespace_between(text: &str, tokens: &[Token], from: usize, to: usize) -> bool {
     if to == from {
@@ -592,7 +748,7 @@ fn squash_into(chars: impl Iterator<Item = char>, out: &mut Vec<char>) {
     let start = out.len();
     let mut run = 0usize;
     for c in chars {
-        if out.len() > start && out[out.len() - 1] == c && c.is_alphabetic() {
+        if out.len() > start && out[out.len() - 1] == c && is_letter(c) {
             run += 1;
             if run == 2 {
                 // Third in a row: collapse the run to its first letter.
@@ -609,12 +765,118 @@ fn squash_into(chars: impl Iterator<Item = char>, out: &mut Vec<char>) {
 }
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || is_combining_mark(c)
+    is_letter_or_digit(c) || is_combining_mark(c)
 }
 
 /// Punctuation that spammers put between the letters of one word.
 fn is_joiner(c: char) -> bool {
-    matches!(c, '.' | '-' | '_' | '*' | '\'' | '`' | '~' | '^' | '+' | '|' | '/' | '\\' | ',' | '’' | '•' | '·')
+    matches!(
+        c,
+        '.' | '-' | '_' | '*' | '\'' | '`' | '~' | '^' | '+' | '|' | '/' | '\\' | ',' | '’' | '•' | '·'
+    )
+}
+
+/// Leet at a word's edges, where digits have letters on one side only: "ch0" -> "cho",
+/// "4nh" -> "anh", "7h4ng" -> "thang", "5h1t" -> "shit" (the middle was folded before).
+/// Numbers with units stay numbers ("5tr", "100k", "3kg", "5sao"), as do codes whose
+/// digits are not letter look-alikes or that are too short to tell ("u23", "u17", "covid19").
+/// Returns false (and leaves `out` alone) when nothing changes.
+fn fold_leet_at_edges(word: &[char], out: &mut Vec<char>) -> bool {
+    let n = word.len();
+    let lead = word.iter().take_while(|&&c| is_leet_digit(c)).count().min(3);
+    let trail = word.iter().rev().take_while(|&&c| is_leet_digit(c)).count().min(2);
+    if lead == n || lead + trail >= n {
+        return false;
+    }
+    let middle = &word[lead..n - trail];
+    let letters = middle.iter().filter(|&&c| is_letter(c)).count();
+    // "u17" and "h15" could be codes; one letter between four characters ("541d") is not.
+    let enough_letters = letters >= 2 || (letters == 1 && n >= 4);
+    if !enough_letters || !middle.iter().all(|&c| is_letter(c) || is_combining_mark(c)) {
+        return false;
+    }
+    // A number followed by a unit ("100k", "5tr") is a number, whatever the digits.
+    let lead = if lead > 0 && is_unit(&word[lead..]) { 0 } else { lead };
+    if lead == 0 && trail == 0 {
+        return false;
+    }
+    out.clear();
+    out.extend(word.iter().enumerate().map(|(k, &c)| {
+        if k < lead || k >= n - trail {
+            leet_letter(c).unwrap_or(c)
+        } else {
+            c
+        }
+    }));
+    true
+}
+
+/// Units and counters written right after a number ("5tr", "3kg", "5sao", "2tuổi").
+fn is_unit(letters: &[char]) -> bool {
+    if letters.len() > 5 {
+        return false;
+    }
+    let mut buf = [0u8; 5];
+    for (i, &c) in letters.iter().enumerate() {
+        match strip_diacritics(c) {
+            Some(b) if b.is_ascii() => buf[i] = b.to_ascii_lowercase() as u8,
+            _ => return false,
+        }
+    }
+    matches!(
+        &buf[..letters.len()],
+        b"k" | b"tr"
+            | b"ty"
+            | b"cu"
+            | b"m"
+            | b"cm"
+            | b"mm"
+            | b"km"
+            | b"kg"
+            | b"g"
+            | b"gb"
+            | b"mb"
+            | b"tb"
+            | b"h"
+            | b"p"
+            | b"s"
+            | b"d"
+            | b"vnd"
+            | b"usd"
+            | b"th"
+            | b"x"
+            | b"l"
+            | b"ml"
+            | b"lit"
+            | b"ngan"
+            | b"nghin"
+            | b"trieu"
+            | b"ti"
+            | b"sao"
+            | b"tuoi"
+            | b"nam"
+            | b"thang"
+            | b"ngay"
+            | b"phut"
+            | b"gio"
+            | b"lan"
+            | b"cai"
+            | b"con"
+            | b"ve"
+            | b"tang"
+            | b"st"
+            | b"nd"
+            | b"rd"
+            | b"am"
+            | b"pm"
+            | b"kw"
+            | b"hz"
+            | b"mp"
+    )
+}
+
+fn is_leet_digit(c: char) -> bool {
+    matches!(c, '0' | '1' | '3' | '4' | '5' | '7')
 }
 
 fn leet_letter(c: char) -> Option<char> {
@@ -650,7 +912,8 @@ enum AddressKind {
 const LINK_TLDS: &[&str] = &[
     "com", "net", "org", "vn", "info", "biz", "xyz", "top", "me", "io", "co", "ly", "gl", "tk", "ml", "ga", "cf",
     "online", "site", "club", "shop", "store", "link", "live", "tv", "cc", "asia", "app", "dev", "pro", "vip", "bet",
-    "win", "fun", "life", "world", "today", "click", "us", "uk", "ru", "cn", "in", "edu", "gov", "be", "to", "gg", "so",
+    "win", "fun", "life", "world", "today", "click", "us", "uk", "ru", "cn", "in", "edu", "gov", "be", "to", "gg",
+    "so",
 ];
 
 fn address_kind(core: &str) -> Option<AddressKind> {
@@ -705,13 +968,67 @@ fn is_domain(host: &str, known_tld_only: bool) -> bool {
 /// Frequent Vietnamese syllables that are not English words, as typed without accents;
 /// they let the language signal see unaccented Vietnamese.
 fn is_common_unaccented_syllable(plain: &str) -> bool {
-    const SYLLABLES: &[&str] = &[
-        "khong", "nguoi", "duoc", "cua", "nhung", "mot", "cho", "voi", "cac", "trong", "nhieu", "lam", "thi", "roi",
-        "con", "chi", "anh", "em", "minh", "ban", "nay", "cung", "nhu", "nhe", "nha", "qua", "vay", "gi", "di", "ve",
-        "ra", "vao", "biet", "thay", "noi", "lai", "tien", "viec", "hay", "dep", "mua", "ban", "gia", "ngay", "nam",
-        "thang", "tot", "xau", "ngu", "oc", "cho", "dm", "vl", "vcl", "dit", "may", "tao", "moi", "luon", "chua",
-    ];
-    plain.len() <= 5 && SYLLABLES.contains(&plain)
+    matches!(
+        plain,
+        "khong"
+            | "nguoi"
+            | "duoc"
+            | "cua"
+            | "nhung"
+            | "mot"
+            | "cho"
+            | "voi"
+            | "cac"
+            | "trong"
+            | "nhieu"
+            | "lam"
+            | "thi"
+            | "roi"
+            | "con"
+            | "chi"
+            | "anh"
+            | "em"
+            | "minh"
+            | "ban"
+            | "nay"
+            | "cung"
+            | "nhu"
+            | "nhe"
+            | "nha"
+            | "qua"
+            | "vay"
+            | "gi"
+            | "di"
+            | "ve"
+            | "ra"
+            | "vao"
+            | "biet"
+            | "thay"
+            | "noi"
+            | "lai"
+            | "tien"
+            | "viec"
+            | "hay"
+            | "dep"
+            | "mua"
+            | "gia"
+            | "ngay"
+            | "nam"
+            | "thang"
+            | "tot"
+            | "xau"
+            | "ngu"
+            | "oc"
+            | "dm"
+            | "vl"
+            | "vcl"
+            | "dit"
+            | "may"
+            | "tao"
+            | "moi"
+            | "luon"
+            | "chua"
+    )
 }
 
 #[cfg(test)]
@@ -750,9 +1067,24 @@ mod tests {
 
     #[test]
     fn spelled_out_and_unaccented_forms_share_a_compact_form() {
-        for variant in ["nhà cái", "nha cai", "n.h.à c.á.i", "NHÀ CÁI", "n h à c á i", "nhà cáiiiii", "nhacai"] {
+        for variant in [
+            "nhà cái",
+            "nha cai",
+            "n.h.à c.á.i",
+            "NHÀ CÁI",
+            "n h à c á i",
+            "nhà cáiiiii",
+            "nhacai",
+        ] {
             assert_eq!(compact(variant), "nhacai", "{variant}");
         }
+        // Letters spaced out across several words are split back into syllables.
+        assert_eq!(words("thằng n g u q u á"), ["thằng", "ngu", "quá"]);
+        assert_eq!(words("n h à c á i uy tín"), ["nhà", "cái", "uy", "tín"]);
+        assert_eq!(words("b i t c h"), ["bitch"]);
+        assert_eq!(words("7 h 4 n g n.g.u"), ["thang", "ngu"]);
+        assert_eq!(words("1 2 3 4"), ["1", "2", "3", "4"]);
+        assert_eq!(words("a b 1 1 1 1 c"), ["a", "b", "1", "1", "1", "1", "c"]);
         assert_eq!(plain_words("n.h.à c.á.i"), ["nha", "cai"]);
         assert_eq!(words("n.h.à c.á.i"), ["nhà", "cái"]);
     }
@@ -766,7 +1098,14 @@ mod tests {
     #[test]
     fn leet_digits_inside_words_are_letters_but_numbers_stay_numbers() {
         assert_eq!(words("c4sino fr33dom v!agra"), ["casino", "freedom", "viagra"]);
-        assert_eq!(words("100k mp3 2024"), ["100k", "mp3", "2024"]);
+        assert_eq!(
+            words("100k u23 2024 5tr 3kg 5sao"),
+            ["100k", "u23", "2024", "5tr", "3kg", "5sao"]
+        );
+        assert_eq!(
+            words("ch0 4nh 7h4ng ng0 4ss h15 u17 541d"),
+            ["cho", "anh", "thang", "ngo", "ass", "h15", "u17", "541d"]
+        );
     }
 
     #[test]
@@ -805,7 +1144,9 @@ mod tests {
 
     #[test]
     fn finds_links_and_emails() {
-        let a = TextAnalysis::of("Xem https://www.Example.com/abc?x=1, zalo.me/123 (bit.ly/xyz). <URL> mail ab.c@gmail.com");
+        let a = TextAnalysis::of(
+            "Xem https://www.Example.com/abc?x=1, zalo.me/123 (bit.ly/xyz). <URL> mail ab.c@gmail.com",
+        );
         assert_eq!(a.counts().links, 4);
         assert_eq!(a.counts().emails, 1);
         assert_eq!(a.link_hosts().collect::<Vec<_>>(), ["example.com", "zalo.me", "bit.ly"]);
@@ -820,6 +1161,10 @@ mod tests {
         let a = TextAnalysis::of(text);
         let sources: Vec<&str> = a.tokens().iter().map(|t| &a.text()[t.source.clone()]).collect();
         assert_eq!(sources, ["Mua", "n.h.à", "c.á.i", "👉", "0912 345 678"]);
+        // The surface keeps punctuation and spacing but reads the disguised words.
+        assert_eq!(a.surface().iter().collect::<String>(), "mua nhà  cái 👉 0912 345 678!");
+        assert_eq!(a.surface_owner(0), Some(0));
+        assert_eq!(a.surface_owner(3), None);
     }
 
     #[test]

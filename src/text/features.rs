@@ -30,10 +30,6 @@ pub struct FeatureSpec {
     pub toned_char_ngram_min: u8,
     #[serde(default)]
     pub toned_char_ngram_max: u8,
-    /// Scale of each [`FeatureGroup`] after its unit normalisation: how loudly each view
-    /// speaks before any weight is learned (regularisation makes quiet views costlier).
-    #[serde(default = "default_group_scales")]
-    pub group_scales: [f32; 3],
     /// The [`NORMALIZER_VERSION`] the features were computed with.
     pub normalizer_version: u32,
 }
@@ -41,21 +37,16 @@ pub struct FeatureSpec {
 impl Default for FeatureSpec {
     fn default() -> Self {
         Self {
-            bits: 20,
+            bits: 21,
             seed: 0x6d6f_6467_6174_6531,
             char_ngram_min: 2,
             char_ngram_max: 5,
             word_bigrams: true,
             toned_char_ngram_min: 2,
             toned_char_ngram_max: 5,
-            group_scales: default_group_scales(),
             normalizer_version: NORMALIZER_VERSION,
         }
     }
-}
-
-fn default_group_scales() -> [f32; 3] {
-    [1.0, 1.0, 1.0]
 }
 
 impl FeatureSpec {
@@ -92,8 +83,8 @@ pub enum FeatureOrigin {
     Tokens(u32, u32),
     /// Characters `start..end` of [`TextAnalysis::compact`].
     Compact(u32, u32),
-    /// Characters `start..end` of [`TextAnalysis::folded`].
-    Folded(u32, u32),
+    /// Characters `start..end` of [`TextAnalysis::surface`].
+    Surface(u32, u32),
     /// Not tied to particular words (link hosts).
     Comment,
 }
@@ -150,7 +141,12 @@ pub struct NamedFeature {
 impl FeatureSink for NamedFeatures {
     const WANTS_NAMES: bool = true;
     fn push(&mut self, group: FeatureGroup, bucket: u32, name: &str, origin: FeatureOrigin) {
-        self.0.push(NamedFeature { group, bucket, name: name.to_string(), origin });
+        self.0.push(NamedFeature {
+            group,
+            bucket,
+            name: name.to_string(),
+            origin,
+        });
     }
 }
 
@@ -196,7 +192,11 @@ pub fn extract<S: FeatureSink>(analysis: &TextAnalysis, spec: &FeatureSpec, sink
         let toned = analysis.toned(token);
         let plain_hash = xxh3_64_with_seed(plain.as_bytes(), seed);
         let toned_differs = token.kind == TokenKind::Word && toned != plain;
-        let toned_hash = if toned_differs { xxh3_64_with_seed(toned.as_bytes(), seed) } else { plain_hash };
+        let toned_hash = if toned_differs {
+            xxh3_64_with_seed(toned.as_bytes(), seed)
+        } else {
+            plain_hash
+        };
         if S::WANTS_NAMES {
             name.clear();
             name.push_str("p:");
@@ -223,7 +223,12 @@ pub fn extract<S: FeatureSink>(analysis: &TextAnalysis, spec: &FeatureSpec, sink
                 name.push_str(plain);
             }
             let pair = FeatureOrigin::Tokens(prev_index as u32, index as u32 + 1);
-            sink.push(FeatureGroup::Words, bucket(combine(prev_plain, plain_hash) ^ NS_PLAIN_PAIR, bits), &name, pair);
+            sink.push(
+                FeatureGroup::Words,
+                bucket(combine(prev_plain, plain_hash) ^ NS_PLAIN_PAIR, bits),
+                &name,
+                pair,
+            );
             if prev_differs || toned_differs {
                 if S::WANTS_NAMES {
                     name.clear();
@@ -287,8 +292,8 @@ pub fn extract<S: FeatureSink>(analysis: &TextAnalysis, spec: &FeatureSpec, sink
     }
 }
 
-/// Character n-grams of the folded text (lowercase, look-alikes and invisibles folded,
-/// tone marks, stretched letters and punctuation kept), inside each whitespace-separated
+/// Character n-grams of the surface text (lowercase, look-alikes, leet and spelled-out
+/// words undone; tone marks, stretched letters and punctuation kept), inside each whitespace-separated
 /// chunk padded with a space on each side, as scikit-learn's `char_wb` analyzer does.
 /// This surface view keeps what the word views normalise away: "đẹp,", "nha...",
 /// "kkkkkkk" are strong signals of review spam (measured: dropping punctuation alone cost
@@ -296,7 +301,7 @@ pub fn extract<S: FeatureSink>(analysis: &TextAnalysis, spec: &FeatureSpec, sink
 fn surface_char_ngrams<S: FeatureSink>(analysis: &TextAnalysis, spec: &FeatureSpec, sink: &mut S, name: &mut String) {
     let min = spec.toned_char_ngram_min as usize;
     let max = spec.toned_char_ngram_max.max(spec.toned_char_ngram_min) as usize;
-    let folded = analysis.folded();
+    let folded = analysis.surface();
     let start_hash = spec.seed ^ NS_TONED_CHARS;
     let mut padded: Vec<char> = Vec::with_capacity(32);
     let mut position = 0;
@@ -330,7 +335,12 @@ fn surface_char_ngrams<S: FeatureSink>(analysis: &TextAnalysis, spec: &FeatureSp
                     // Padding positions map to the chunk's edges.
                     let first = (chunk_start + start).saturating_sub(1).max(chunk_start);
                     let last = (chunk_start + start + len - 1).min(position).max(first + 1);
-                    sink.push(FeatureGroup::Surface, bucket(h, spec.bits), name, FeatureOrigin::Folded(first as u32, last as u32));
+                    sink.push(
+                        FeatureGroup::Surface,
+                        bucket(h, spec.bits),
+                        name,
+                        FeatureOrigin::Surface(first as u32, last as u32),
+                    );
                 }
             }
             if start + min >= padded.len() {
@@ -368,11 +378,23 @@ pub fn meta_signals(counts: &TextCounts) -> [f32; META_SIGNALS] {
         (counts.phones > 0) as u8 as f32,
         (counts.emails > 0) as u8 as f32,
         counts.digits as f32 / chars,
-        if counts.letters >= 4 { counts.upper as f32 / letters } else { 0.0 },
+        if counts.letters >= 4 {
+            counts.upper as f32 / letters
+        } else {
+            0.0
+        },
         (counts.emoji as f32 / chars * 4.0).min(1.0),
         (counts.shouted_punctuation > 0) as u8 as f32,
-        if counts.words == 0 { 0.0 } else { counts.vietnamese_words as f32 / counts.words as f32 },
-        if counts.words == 0 { 0.0 } else { (counts.stretched_words as f32 / counts.words as f32 * 4.0).min(1.0) },
+        if counts.words == 0 {
+            0.0
+        } else {
+            counts.vietnamese_words as f32 / counts.words as f32
+        },
+        if counts.words == 0 {
+            0.0
+        } else {
+            (counts.stretched_words as f32 / counts.words as f32 * 4.0).min(1.0)
+        },
     ]
 }
 
@@ -394,10 +416,28 @@ mod tests {
 
     #[test]
     fn names_cover_both_views_pairs_and_char_ngrams() {
-        let spec = FeatureSpec { char_ngram_min: 3, char_ngram_max: 3, ..FeatureSpec::default() };
+        let spec = FeatureSpec {
+            char_ngram_min: 3,
+            char_ngram_max: 3,
+            ..FeatureSpec::default()
+        };
         let names = named("nhà cái", &spec);
-        for expected in ["p:nha", "w:nhà", "p:cai", "w:cái", "p:nha cai", "w:nhà cái", "c:nha", "c:hac", "c:aca", "c:cai"] {
-            assert!(names.contains(&expected.to_string()), "{expected} missing from {names:?}");
+        for expected in [
+            "p:nha",
+            "w:nhà",
+            "p:cai",
+            "w:cái",
+            "p:nha cai",
+            "w:nhà cái",
+            "c:nha",
+            "c:hac",
+            "c:aca",
+            "c:cai",
+        ] {
+            assert!(
+                names.contains(&expected.to_string()),
+                "{expected} missing from {names:?}"
+            );
         }
         // Plain ASCII words have no separate toned feature.
         assert!(!named("free money", &spec).iter().any(|n| n.starts_with("w:")));
@@ -424,7 +464,11 @@ mod tests {
         let accented = named("vay tiền nhanh không thế chấp", &spec);
         let unaccented = named("vay tien nhanh ko the chap", &spec);
         let plain = |names: &[String]| -> Vec<String> {
-            names.iter().filter(|n| !n.starts_with("w:") && !n.starts_with("t:")).cloned().collect()
+            names
+                .iter()
+                .filter(|n| !n.starts_with("w:") && !n.starts_with("t:"))
+                .cloned()
+                .collect()
         };
         assert_eq!(plain(&accented), plain(&unaccented));
         assert!(accented.contains(&"w:không".to_string()));
@@ -434,7 +478,13 @@ mod tests {
     #[test]
     fn seed_changes_the_layout() {
         let a = indices("hello world", &FeatureSpec::default());
-        let b = indices("hello world", &FeatureSpec { seed: 7, ..FeatureSpec::default() });
+        let b = indices(
+            "hello world",
+            &FeatureSpec {
+                seed: 7,
+                ..FeatureSpec::default()
+            },
+        );
         assert_ne!(a.groups, b.groups);
     }
 
@@ -449,9 +499,17 @@ mod tests {
 
     #[test]
     fn meta_signals_are_bounded() {
-        for text in ["", "a", "LIÊN HỆ 0912345678 zalo.me/x !!! 🔥🔥🔥🔥", &"x".repeat(20_000)] {
+        for text in [
+            "",
+            "a",
+            "LIÊN HỆ 0912345678 zalo.me/x !!! 🔥🔥🔥🔥",
+            &"x".repeat(20_000),
+        ] {
             let signals = meta_signals(TextAnalysis::of(text).counts());
-            assert!(signals.iter().all(|v| v.is_finite() && (0.0..=1.1).contains(v)), "{text:.20}: {signals:?}");
+            assert!(
+                signals.iter().all(|v| v.is_finite() && (0.0..=1.1).contains(v)),
+                "{text:.20}: {signals:?}"
+            );
         }
     }
 }

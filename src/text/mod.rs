@@ -12,6 +12,6 @@ mod teencode;
 
 pub use analyze::{NORMALIZER_VERSION, TextAnalysis, TextCounts, Token, TokenKind};
 pub use features::{
-    FeatureGroup, FeatureIndices, FeatureOrigin, FeatureSink, FeatureSpec, META_SIGNAL_NAMES, META_SIGNALS, NamedFeature, NamedFeatures, extract,
-    meta_signals,
+    FeatureGroup, FeatureIndices, FeatureOrigin, FeatureSink, FeatureSpec, META_SIGNAL_NAMES, META_SIGNALS,
+    NamedFeature, NamedFeatures, extract, meta_signals,
 };

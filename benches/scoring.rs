@@ -1,0 +1,117 @@
+//! Scoring speed of the shipped model: model load time and per-comment latency
+//! (normalize + features + all heads) at three comment lengths.
+//!
+//! Run: `cargo bench --bench scoring` (add `-- --model PATH` for another model).
+//! Comments come from the dev splits in ../shared/data when present (joined to reach the
+//! length), otherwise from a built-in Vietnamese/English sample; the output says which.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use modgate::classify::model::ModelFile;
+use modgate::classify::shipped::shipped_model;
+use modgate::classify::{Classifier, data::read_jsonl};
+
+const SAMPLE: &[&str] = &[
+    "Bài viết rất hay, cảm ơn tác giả đã chia sẻ những thông tin hữu ích này.",
+    "Nhà cái uy tín số 1, nạp lần đầu tặng 100%, liên hệ zalo 0912 345 678 để nhận ưu đãi!!!",
+    "đm thằng này ngu thật sự, đọc mà tức cả người",
+    "Great article, thanks for sharing. I learned a lot from the second part.",
+    "Vay tiền nhanh không cần thế chấp, giải ngân trong ngày, lãi suất thấp nhất thị trường.",
+    "Mình thấy chính sách này hợp lý nhưng cần thêm thời gian để người dân thích nghi.",
+];
+
+fn texts() -> (Vec<String>, &'static str) {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&data) {
+        let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        dirs.sort();
+        for dir in dirs {
+            if let Ok(rows) = read_jsonl(&dir.join("dev.jsonl")) {
+                out.extend(rows.into_iter().map(|r| r.text));
+            }
+        }
+    }
+    if out.is_empty() {
+        (
+            SAMPLE.iter().map(|s| s.to_string()).collect(),
+            "built-in sample (../shared/data not found)",
+        )
+    } else {
+        (out, "dev splits of ../shared/data")
+    }
+}
+
+/// Comments of about `chars` characters: dev texts joined until long enough, then cut.
+fn comments_of_length(texts: &[String], chars: usize, count: usize) -> Vec<String> {
+    let mut out = Vec::with_capacity(count);
+    let mut i = 0;
+    while out.len() < count {
+        let mut comment = String::new();
+        while comment.chars().count() < chars {
+            comment.push_str(&texts[i % texts.len()]);
+            comment.push(' ');
+            i += 7;
+        }
+        out.push(comment.chars().take(chars).collect());
+    }
+    out
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let model_path = args
+        .iter()
+        .position(|a| a == "--model")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+
+    // Model load: decode, verify and build the scoring table, best of 5.
+    let mut load_ms = f64::MAX;
+    let mut classifier = None;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let file = match &model_path {
+            Some(path) => ModelFile::load(path).expect("model loads"),
+            None => shipped_model()
+                .expect("built with a model")
+                .expect("shipped model loads"),
+        };
+        let c = Classifier::from_file(file).expect("valid model");
+        load_ms = load_ms.min(started.elapsed().as_secs_f64() * 1e3);
+        classifier = Some(c);
+    }
+    let classifier = classifier.expect("loaded");
+    println!("model {}: load {load_ms:.1} ms (best of 5)", classifier.version());
+
+    let (texts, source) = texts();
+    println!("comments from {source}");
+    println!("{:>8} {:>10} {:>10} {:>10}", "chars", "p50 µs", "p99 µs", "mean µs");
+    for chars in [100, 500, 2000] {
+        let comments = comments_of_length(&texts, chars, 2000);
+        for c in comments.iter().take(200) {
+            std::hint::black_box(classifier.score(c));
+        }
+        let mut timings = Vec::with_capacity(comments.len() * 3);
+        for _ in 0..3 {
+            for c in &comments {
+                let started = Instant::now();
+                std::hint::black_box(classifier.score(std::hint::black_box(c)));
+                timings.push(started.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        timings.sort_by(f64::total_cmp);
+        let mean = timings.iter().sum::<f64>() / timings.len() as f64;
+        println!(
+            "{chars:>8} {:>10.1} {:>10.1} {mean:>10.1}",
+            percentile(&timings, 0.5),
+            percentile(&timings, 0.99)
+        );
+    }
+}

@@ -1,0 +1,679 @@
+//! Service configuration: a TOML file, overridden by flags and environment variables,
+//! validated in full before any port is bound.
+//!
+//! With no file at all modgate runs one site named `default` on 127.0.0.1 with embedded
+//! state, so a newcomer can call it at once. Everything is checked up front: a typo in a
+//! key, a threshold out of range or a public address without API keys stops the start
+//! with one message naming the setting.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::text::TextAnalysis;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    /// Sites by id. Empty: one `default` site with default settings.
+    #[serde(default)]
+    pub sites: BTreeMap<String, SiteSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// gRPC address.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Prometheus metrics address (HTTP, `/metrics`); off when unset.
+    pub metrics_listen: Option<String>,
+    /// Where the embedded backend keeps its files.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// A model file to use instead of the one built into the binary.
+    pub model: Option<PathBuf>,
+    /// Longest time in-flight calls get to finish after SIGTERM/SIGINT.
+    #[serde(default = "default_grace_seconds")]
+    pub shutdown_grace_seconds: u64,
+    /// Largest accepted request message.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// "plain" or "json" log lines.
+    #[serde(default = "default_log_format")]
+    pub log_format: String,
+    /// Serve the `Diagnostics.Echo` RPC used by the load generator.
+    #[serde(default)]
+    pub diagnostics: bool,
+    /// Per-install secret that salts stored hashes of IPs and e-mail addresses. Generated
+    /// and kept in the data directory when unset.
+    pub hash_salt: Option<String>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            metrics_listen: None,
+            data_dir: default_data_dir(),
+            model: None,
+            shutdown_grace_seconds: default_grace_seconds(),
+            max_message_bytes: default_max_message_bytes(),
+            log_format: default_log_format(),
+            diagnostics: false,
+            hash_salt: None,
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:50051".to_string()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("modgate-data")
+}
+fn default_grace_seconds() -> u64 {
+    10
+}
+fn default_max_message_bytes() -> usize {
+    256 * 1024
+}
+fn default_log_format() -> String {
+    "plain".to_string()
+}
+
+/// One site's policy, as written in the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSection {
+    /// Keys a CMS sends as `authorization: Bearer <key>`. Empty: no authentication
+    /// (allowed only when listening on loopback).
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    /// Compute everything, record what would have happened, approve.
+    #[serde(default)]
+    pub shadow_mode: bool,
+    /// Longest comment accepted, in characters.
+    pub max_text_chars: Option<usize>,
+    /// Most links a comment may carry before it is held (LINK_LIMIT).
+    pub max_links: Option<u32>,
+    /// Link hosts that never count against `max_links` (the site's own domain).
+    #[serde(default)]
+    pub allowed_link_domains: Vec<String>,
+    /// Link hosts that get a comment rejected (BLOCKED_LINK).
+    #[serde(default)]
+    pub blocked_link_domains: Vec<String>,
+    /// Terms that get a comment rejected (BLOCKED_TERM), matched after normalization, so
+    /// "nhà cái" also catches "nha cai", "n.h.à c.á.i" and "NHÀ CÁI".
+    #[serde(default)]
+    pub banned_terms: Vec<String>,
+    /// Terms that get a comment held for a moderator (SUSPECT_TERM).
+    #[serde(default)]
+    pub suspect_terms: Vec<String>,
+    /// Hold the first comment of an author never approved before (NEW_AUTHOR).
+    #[serde(default)]
+    pub hold_new_authors: bool,
+    /// "off", "required" or "risk_based".
+    pub captcha: Option<String>,
+    /// Days to keep the text of decided comments (held ones are kept until resolved).
+    pub retention_days: Option<u32>,
+    /// Score thresholds; unset ones come from the model.
+    #[serde(default)]
+    pub thresholds: ThresholdSection,
+    /// Rate limits; unset: the defaults described in [`default_rate_limits`].
+    pub rate_limits: Option<Vec<RateLimitSection>>,
+    /// Copies of the same text site-wide within a day before DUPLICATE holds it.
+    pub duplicate_site_copies: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdSection {
+    pub spam_hold: Option<f32>,
+    pub spam_reject: Option<f32>,
+    pub abuse_hold: Option<f32>,
+    pub abuse_reject: Option<f32>,
+    pub hate_hold: Option<f32>,
+    pub hate_reject: Option<f32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    /// What is counted: "ip", "ip_prefix" (IPv4 /24, IPv6 /64), "email", "user", "thread"
+    /// or "site".
+    pub key: String,
+    /// Sustained rate, "N/second", "N/minute", "N/hour" or "N/day".
+    pub rate: String,
+    /// Comments allowed at once before the rate applies.
+    pub burst: u32,
+}
+
+/// Overrides from the command line and environment (flags win over the environment,
+/// both over the file).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// What a rate limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LimitKey {
+    Ip,
+    IpPrefix,
+    Email,
+    User,
+    Thread,
+    Site,
+}
+
+impl LimitKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitKey::Ip => "ip",
+            LimitKey::IpPrefix => "ip_prefix",
+            LimitKey::Email => "email",
+            LimitKey::User => "user",
+            LimitKey::Thread => "thread",
+            LimitKey::Site => "site",
+        }
+    }
+}
+
+/// One validated rate limit: `burst` at once, then one more every `period`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimit {
+    pub key: LimitKey,
+    /// Time to earn one comment back.
+    pub period: Duration,
+    pub burst: u32,
+    /// As written, for messages.
+    pub rate: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptchaMode {
+    Off,
+    Required,
+    RiskBased,
+}
+
+/// A hold/reject pair for one score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreThresholds {
+    pub hold: f32,
+    pub reject: f32,
+}
+
+/// Normalized term, ready for matching: its compact form and its plain words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    /// As written in the configuration, for reasons shown to moderators.
+    pub written: String,
+    /// Plain words (no diacritics, teencode expanded).
+    pub words: Vec<String>,
+    /// The same words with their tone marks, as folded (lowercase).
+    pub toned: Vec<String>,
+    /// The words run together without separators.
+    pub compact: String,
+}
+
+impl Term {
+    pub fn new(written: &str) -> Option<Self> {
+        let analysis = TextAnalysis::of(written);
+        let words: Vec<String> = analysis
+            .tokens()
+            .iter()
+            .map(|t| analysis.plain(t).replace(' ', ""))
+            .collect();
+        let toned: Vec<String> = analysis
+            .tokens()
+            .iter()
+            .map(|t| analysis.toned(t).to_string())
+            .collect();
+        let compact: String = analysis.compact().iter().collect();
+        if words.is_empty() || compact.is_empty() {
+            return None;
+        }
+        Some(Self {
+            written: written.to_string(),
+            words,
+            toned,
+            compact,
+        })
+    }
+}
+
+/// A site's validated policy.
+#[derive(Debug, Clone)]
+pub struct SitePolicy {
+    pub id: String,
+    pub api_keys: Vec<String>,
+    pub shadow_mode: bool,
+    pub max_text_chars: usize,
+    pub max_links: u32,
+    pub allowed_link_domains: Vec<String>,
+    pub blocked_link_domains: Vec<String>,
+    pub banned_terms: Vec<Term>,
+    pub suspect_terms: Vec<Term>,
+    pub hold_new_authors: bool,
+    pub captcha: CaptchaMode,
+    pub retention: Duration,
+    /// `None` for a score means: take it from the model.
+    pub thresholds: ThresholdSection,
+    pub rate_limits: Vec<RateLimit>,
+    pub duplicate_site_copies: u32,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub data_dir: PathBuf,
+    pub model: Option<PathBuf>,
+    pub shutdown_grace: Duration,
+    pub max_message_bytes: usize,
+    pub json_logs: bool,
+    pub diagnostics: bool,
+    pub hash_salt: Option<String>,
+    pub sites: BTreeMap<String, SitePolicy>,
+}
+
+/// A configuration problem, naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(message: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(message.into()))
+}
+
+/// Rate limits when a site sets none: a reader posting from one address gets 5 comments
+/// at once and then one every 12 seconds; one e-mail address 3 at once, then one a minute.
+pub fn default_rate_limits() -> Vec<RateLimit> {
+    vec![
+        RateLimit {
+            key: LimitKey::Ip,
+            period: Duration::from_secs(12),
+            burst: 5,
+            rate: "5/minute".into(),
+        },
+        RateLimit {
+            key: LimitKey::Email,
+            period: Duration::from_secs(60),
+            burst: 3,
+            rate: "1/minute".into(),
+        },
+    ]
+}
+
+impl Config {
+    /// Reads `path` (when given), applies the overrides and validates everything.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError(format!("config {}: {}", path.display(), e.to_string().trim_end())))?
+            }
+            None => FileConfig {
+                server: ServerSection::default(),
+                sites: BTreeMap::new(),
+            },
+        };
+        Self::from_file(file, overrides)
+    }
+
+    pub fn from_file(mut file: FileConfig, overrides: &Overrides) -> Result<Self, ConfigError> {
+        if let Some(listen) = &overrides.listen {
+            file.server.listen = listen.clone();
+        }
+        if let Some(metrics) = &overrides.metrics_listen {
+            file.server.metrics_listen = Some(metrics.clone());
+        }
+        if let Some(dir) = &overrides.data_dir {
+            file.server.data_dir = dir.clone();
+        }
+        let server = file.server;
+        let listen = parse_addr("server.listen (MODGATE_LISTEN)", &server.listen)?;
+        let metrics_listen = match &server.metrics_listen {
+            Some(addr) if !addr.is_empty() => Some(parse_addr("server.metrics_listen (MODGATE_METRICS_LISTEN)", addr)?),
+            _ => None,
+        };
+        if metrics_listen == Some(listen) && listen.port() != 0 {
+            return err("server.metrics_listen must differ from server.listen");
+        }
+        let json_logs = match server.log_format.as_str() {
+            "plain" => false,
+            "json" => true,
+            other => {
+                return err(format!(
+                    "server.log_format: expected \"plain\" or \"json\", got {other:?}"
+                ));
+            }
+        };
+        if server.max_message_bytes < 1024 {
+            return err("server.max_message_bytes: at least 1024");
+        }
+        if let Some(salt) = &server.hash_salt
+            && salt.len() < 16
+        {
+            return err("server.hash_salt: at least 16 characters (or leave it unset to generate one)");
+        }
+        let mut sections = file.sites;
+        if sections.is_empty() {
+            sections.insert("default".to_string(), SiteSection::default());
+        }
+        let mut sites = BTreeMap::new();
+        let mut key_owner: BTreeMap<String, String> = BTreeMap::new();
+        for (id, section) in sections {
+            let site = validate_site(&id, section)?;
+            for key in &site.api_keys {
+                if let Some(other) = key_owner.insert(key.clone(), id.clone()) {
+                    return err(format!(
+                        "sites.{id}.api_keys: a key is also used by site {other:?}; keys identify a site"
+                    ));
+                }
+            }
+            if site.api_keys.is_empty() && !listen.ip().is_loopback() {
+                return err(format!(
+                    "sites.{id}.api_keys: listening on {listen}, which is not a loopback address, needs API keys for every site"
+                ));
+            }
+            sites.insert(id, site);
+        }
+        Ok(Config {
+            listen,
+            metrics_listen,
+            data_dir: server.data_dir,
+            model: server.model,
+            shutdown_grace: Duration::from_secs(server.shutdown_grace_seconds),
+            max_message_bytes: server.max_message_bytes,
+            json_logs,
+            diagnostics: server.diagnostics,
+            hash_salt: server.hash_salt,
+            sites,
+        })
+    }
+}
+
+fn parse_addr(name: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    // "localhost:50051" is common in examples; resolve only that name, never DNS.
+    if let Some(port) = value.strip_prefix("localhost:")
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port));
+    }
+    err(format!(
+        "{name}: expected an address like 127.0.0.1:50051 or [::1]:50051, got {value:?}"
+    ))
+}
+
+fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return err(format!(
+            "sites.{id}: a site id is 1-64 characters of letters, digits, '-', '_' or '.'"
+        ));
+    }
+    for key in &s.api_keys {
+        if key.len() < 16 {
+            return err(format!("sites.{id}.api_keys: keys must be at least 16 characters"));
+        }
+    }
+    let max_text_chars = s.max_text_chars.unwrap_or(10_000);
+    if !(1..=1_000_000).contains(&max_text_chars) {
+        return err(format!("sites.{id}.max_text_chars: 1 to 1,000,000"));
+    }
+    let captcha = match s.captcha.as_deref().unwrap_or("off") {
+        "off" => CaptchaMode::Off,
+        "required" => CaptchaMode::Required,
+        "risk_based" => CaptchaMode::RiskBased,
+        other => {
+            return err(format!(
+                "sites.{id}.captcha: expected \"off\", \"required\" or \"risk_based\", got {other:?}"
+            ));
+        }
+    };
+    let t = s.thresholds;
+    for (name, value) in [
+        ("spam_hold", t.spam_hold),
+        ("spam_reject", t.spam_reject),
+        ("abuse_hold", t.abuse_hold),
+        ("abuse_reject", t.abuse_reject),
+        ("hate_hold", t.hate_hold),
+        ("hate_reject", t.hate_reject),
+    ] {
+        if let Some(v) = value
+            && !(0.0..=1.0).contains(&v)
+        {
+            return err(format!(
+                "sites.{id}.thresholds.{name}: a probability between 0 and 1, got {v}"
+            ));
+        }
+    }
+    for (score, hold, reject) in [
+        ("spam", t.spam_hold, t.spam_reject),
+        ("abuse", t.abuse_hold, t.abuse_reject),
+        ("hate", t.hate_hold, t.hate_reject),
+    ] {
+        if let (Some(h), Some(r)) = (hold, reject)
+            && h > r
+        {
+            return err(format!(
+                "sites.{id}.thresholds: {score}_hold ({h}) is above {score}_reject ({r})"
+            ));
+        }
+    }
+    let terms = |name: &str, list: &[String]| -> Result<Vec<Term>, ConfigError> {
+        list.iter()
+            .enumerate()
+            .map(|(i, written)| {
+                Term::new(written)
+                    .ok_or_else(|| ConfigError(format!("sites.{id}.{name}[{i}]: {written:?} has no letters or digits")))
+            })
+            .collect()
+    };
+    let banned_terms = terms("banned_terms", &s.banned_terms)?;
+    let suspect_terms = terms("suspect_terms", &s.suspect_terms)?;
+    let domains = |name: &str, list: &[String]| -> Result<Vec<String>, ConfigError> {
+        list.iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let d = d.trim().trim_start_matches("www.").to_ascii_lowercase();
+                if d.is_empty()
+                    || !d.contains('.')
+                    || d.chars().any(|c| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+                {
+                    err(format!("sites.{id}.{name}[{i}]: expected a domain like example.com"))
+                } else {
+                    Ok(d)
+                }
+            })
+            .collect()
+    };
+    let rate_limits = match s.rate_limits {
+        None => default_rate_limits(),
+        Some(list) => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| parse_rate_limit(&format!("sites.{id}.rate_limits[{i}]"), r))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(SitePolicy {
+        id: id.to_string(),
+        api_keys: s.api_keys,
+        shadow_mode: s.shadow_mode,
+        max_text_chars,
+        max_links: s.max_links.unwrap_or(3),
+        allowed_link_domains: domains("allowed_link_domains", &s.allowed_link_domains)?,
+        blocked_link_domains: domains("blocked_link_domains", &s.blocked_link_domains)?,
+        banned_terms,
+        suspect_terms,
+        hold_new_authors: s.hold_new_authors,
+        captcha,
+        retention: Duration::from_secs(u64::from(s.retention_days.unwrap_or(30)) * 86_400),
+        thresholds: t,
+        rate_limits,
+        duplicate_site_copies: s.duplicate_site_copies.unwrap_or(5).max(2),
+    })
+}
+
+fn parse_rate_limit(name: &str, r: RateLimitSection) -> Result<RateLimit, ConfigError> {
+    let key = match r.key.as_str() {
+        "ip" => LimitKey::Ip,
+        "ip_prefix" => LimitKey::IpPrefix,
+        "email" => LimitKey::Email,
+        "user" => LimitKey::User,
+        "thread" => LimitKey::Thread,
+        "site" => LimitKey::Site,
+        other => {
+            return err(format!(
+                "{name}.key: expected one of ip, ip_prefix, email, user, thread, site; got {other:?}"
+            ));
+        }
+    };
+    let (count, unit) = r.rate.split_once('/').ok_or_else(|| {
+        ConfigError(format!(
+            "{name}.rate: expected \"N/unit\" like \"5/minute\", got {:?}",
+            r.rate
+        ))
+    })?;
+    let count: u32 = count.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+        ConfigError(format!(
+            "{name}.rate: the count must be a positive whole number, got {count:?}"
+        ))
+    })?;
+    let unit_seconds: u64 = match unit.trim() {
+        "s" | "sec" | "second" => 1,
+        "m" | "min" | "minute" => 60,
+        "h" | "hour" => 3_600,
+        "d" | "day" => 86_400,
+        other => {
+            return err(format!(
+                "{name}.rate: unit must be second, minute, hour or day, got {other:?}"
+            ));
+        }
+    };
+    if r.burst == 0 {
+        return err(format!("{name}.burst: at least 1"));
+    }
+    let period = Duration::from_secs(unit_seconds) / count;
+    if period.is_zero() {
+        return err(format!("{name}.rate: too fast to count"));
+    }
+    Ok(RateLimit {
+        key,
+        period,
+        burst: r.burst,
+        rate: r.rate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        Config::from_file(file, &Overrides::default())
+    }
+
+    #[test]
+    fn no_configuration_gives_one_default_site_on_loopback() {
+        let config = Config::load(None, &Overrides::default()).unwrap();
+        assert!(config.listen.ip().is_loopback());
+        assert_eq!(config.sites.keys().collect::<Vec<_>>(), ["default"]);
+        let site = &config.sites["default"];
+        assert!(site.api_keys.is_empty());
+        assert_eq!(site.max_text_chars, 10_000);
+        assert_eq!(site.rate_limits, default_rate_limits());
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let file: FileConfig = toml::from_str("[server]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:2".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(Config::from_file(file, &overrides).unwrap().listen.port(), 2);
+    }
+
+    #[test]
+    fn public_address_needs_keys_for_every_site() {
+        let e = load("[server]\nlisten = \"0.0.0.0:50051\"\n").unwrap_err().to_string();
+        assert!(
+            e.contains("sites.default.api_keys") && e.contains("not a loopback"),
+            "{e}"
+        );
+        let ok = load("[server]\nlisten = \"0.0.0.0:50051\"\n[sites.news]\napi_keys = [\"0123456789abcdef0123\"]\n");
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        for (text, expected) in [
+            ("[sites.a]\ncaptcha = \"sometimes\"\n", "sites.a.captcha"),
+            (
+                "[sites.a.thresholds]\nspam_hold = 1.5\n",
+                "sites.a.thresholds.spam_hold",
+            ),
+            (
+                "[sites.a.thresholds]\nspam_hold = 0.9\nspam_reject = 0.5\n",
+                "spam_hold (0.9) is above spam_reject",
+            ),
+            (
+                "[[sites.a.rate_limits]]\nkey = \"ip\"\nrate = \"5/fortnight\"\nburst = 1\n",
+                "sites.a.rate_limits[0].rate",
+            ),
+            (
+                "[[sites.a.rate_limits]]\nkey = \"cookie\"\nrate = \"5/minute\"\nburst = 1\n",
+                "rate_limits[0].key",
+            ),
+            ("[sites.a]\nbanned_terms = [\"...\"]\n", "sites.a.banned_terms[0]"),
+            ("[sites.a]\napi_keys = [\"short\"]\n", "at least 16"),
+            ("[server]\nlisten = \"nowhere\"\n", "server.listen"),
+            ("[server]\nlog_format = \"xml\"\n", "server.log_format"),
+            ("[sites.a]\nspam_treshold = 0.5\n", "unknown field"),
+        ] {
+            let e = load(text).unwrap_err().to_string();
+            assert!(e.contains(expected), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_key_belongs_to_one_site() {
+        let text =
+            "[sites.a]\napi_keys = [\"0123456789abcdef0123\"]\n[sites.b]\napi_keys = [\"0123456789abcdef0123\"]\n";
+        assert!(load(text).unwrap_err().to_string().contains("also used by site"));
+    }
+
+    #[test]
+    fn rates_parse_into_periods() {
+        let c = load("[[sites.a.rate_limits]]\nkey = \"ip_prefix\"\nrate = \"30/hour\"\nburst = 4\n").unwrap();
+        let limit = &c.sites["a"].rate_limits[0];
+        assert_eq!(limit.key, LimitKey::IpPrefix);
+        assert_eq!(limit.period, Duration::from_secs(120));
+        assert_eq!(limit.burst, 4);
+    }
+
+    #[test]
+    fn terms_are_normalized_for_matching() {
+        let term = Term::new("Nhà Cái").unwrap();
+        assert_eq!(term.words, ["nha", "cai"]);
+        assert_eq!(term.compact, "nhacai");
+    }
+}

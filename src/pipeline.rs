@@ -1,0 +1,499 @@
+//! Runs the checks for one comment, in order, and records the result.
+//!
+//! validate -> idempotency -> captcha -> rate limits -> term lists and links -> classifier
+//! -> duplicates and author history -> policy -> record.
+//!
+//! Validation happens in the API layer (it owns the wire format); everything here takes a
+//! validated [`Comment`]. Each step adds [`Signal`]s; [`crate::policy::decide`] turns them
+//! into the decision. Requests for the same (site, comment id) are serialized, so a
+//! resubmission racing its original still gets the original's decision.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::classify::{ClassifierHandle, HeadKind};
+use crate::config::{CaptchaMode, ScoreThresholds, SitePolicy, Term};
+use crate::limits::{LimitSubjects, LocalLimiter};
+use crate::policy::{Action, ReasonCode, Signal, SiteThresholds, decide, score_signals};
+use crate::store::{DecisionRecord, Recorded, Store, StoreError};
+use crate::text::{TextAnalysis, TokenKind};
+
+/// A comment that passed validation.
+#[derive(Clone, Debug, Default)]
+pub struct Comment {
+    pub site_id: String,
+    pub comment_id: String,
+    pub thread_id: String,
+    pub thread_url: String,
+    pub text: String,
+    pub author_email: Option<String>,
+    pub author_user_id: Option<String>,
+    pub ip: Option<IpAddr>,
+    pub captcha_provider: Option<String>,
+    pub captcha_token: Option<String>,
+    pub honeypot: String,
+}
+
+/// Why a comment could not be moderated (as opposed to a decision about it).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("unknown site {0:?}")]
+    UnknownSite(String),
+    #[error("comment {comment_id:?} was already moderated with different text; send an edited comment under a new id")]
+    DifferentText { comment_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Everything the pipeline needs, shared by all calls.
+pub struct Pipeline {
+    sites: std::collections::BTreeMap<String, SitePolicy>,
+    classifier: Arc<ClassifierHandle>,
+    store: Arc<dyn Store>,
+    limiter: LocalLimiter,
+    /// Secret mixed into every stored hash of an IP or e-mail address.
+    salt: Vec<u8>,
+    /// Serializes calls for the same comment (sharded by key hash).
+    comment_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// How long identical text counts as a duplicate.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+impl Pipeline {
+    pub fn new(
+        sites: std::collections::BTreeMap<String, SitePolicy>,
+        classifier: Arc<ClassifierHandle>,
+        store: Arc<dyn Store>,
+        salt: Vec<u8>,
+    ) -> Self {
+        let limiter = LocalLimiter::new(sites.values());
+        let comment_locks = (0..64).map(|_| tokio::sync::Mutex::new(())).collect();
+        Self {
+            sites,
+            classifier,
+            store,
+            limiter,
+            salt,
+            comment_locks,
+        }
+    }
+
+    pub fn site(&self, id: &str) -> Option<&SitePolicy> {
+        self.sites.get(id)
+    }
+
+    pub fn sites(&self) -> impl Iterator<Item = &SitePolicy> {
+        self.sites.values()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn limiter(&self) -> &LocalLimiter {
+        &self.limiter
+    }
+
+    pub fn model_version(&self) -> String {
+        self.classifier.current().version().to_string()
+    }
+
+    /// A salted, keyed hash (HMAC-SHA256, hex, 128 bits) of a personal value.
+    pub fn hash_personal(&self, kind: &str, value: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.salt).expect("HMAC takes any key length");
+        mac.update(kind.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Moderates one comment; returns the stored record (the earlier one for a
+    /// resubmission) and how long each stage took.
+    pub async fn moderate(&self, comment: Comment) -> Result<(DecisionRecord, StageTimes), PipelineError> {
+        let mut times = StageTimes::default();
+        let record = self.moderate_timed(comment, &mut times).await?;
+        Ok((record, times))
+    }
+
+    async fn moderate_timed(&self, comment: Comment, times: &mut StageTimes) -> Result<DecisionRecord, PipelineError> {
+        let site = self
+            .sites
+            .get(&comment.site_id)
+            .ok_or_else(|| PipelineError::UnknownSite(comment.site_id.clone()))?;
+        let lock = &self.comment_locks
+            [(xxh3_64(comment.site_id.as_bytes()) ^ xxh3_64(comment.comment_id.as_bytes())) as usize % 64];
+        let _serialized = lock.lock().await;
+
+        // Idempotency: the same comment gets the same decision and is not counted again.
+        let text_fingerprint = xxh3_64(comment.text.as_bytes());
+        let stage = Instant::now();
+        let existing = self.store.get(&comment.site_id, &comment.comment_id).await?;
+        times.mark("idempotency", stage);
+        if let Some(existing) = existing {
+            return if existing.text_fingerprint == text_fingerprint {
+                Ok(existing)
+            } else {
+                Err(PipelineError::DifferentText {
+                    comment_id: comment.comment_id,
+                })
+            };
+        }
+
+        let now_ms = now_ms();
+        let mut signals = Vec::new();
+        let email_key = comment
+            .author_email
+            .as_deref()
+            .map(|e| self.hash_personal("email", &normalize_email(e)));
+        let user_key = comment.author_user_id.as_deref().map(|u| self.hash_personal("user", u));
+        let author_key = user_key.clone().or_else(|| email_key.clone());
+        let ip_hash = comment.ip.map(|ip| self.hash_personal("ip", &ip.to_string()));
+
+        // Honeypot and captcha.
+        let stage = Instant::now();
+        if !comment.honeypot.trim().is_empty() {
+            signals.push(Signal::new(
+                ReasonCode::Honeypot,
+                Action::Reject,
+                "the hidden honeypot field was filled in",
+            ));
+        }
+        signals.extend(captcha_signals(site, &comment));
+
+        // Rate limits.
+        let subjects = LimitSubjects {
+            ip: comment.ip,
+            email: email_key.clone(),
+            user: user_key.clone(),
+            thread: (!comment.thread_id.is_empty()).then(|| comment.thread_id.clone()),
+        };
+        let mut retry_after = None;
+        if let Err(limited) = self.limiter.check(&site.id, &subjects) {
+            let seconds = limited.retry_after.as_secs_f64();
+            signals.push(Signal::new(
+                ReasonCode::RateLimited,
+                Action::Reject,
+                format!("{} reached; retry in {seconds:.1} s", limited.rule),
+            ));
+            retry_after = Some(limited.retry_after);
+        }
+        times.mark("captcha_and_limits", stage);
+
+        // Terms and links, on the normalized text.
+        let stage = Instant::now();
+        let analysis = TextAnalysis::of(&comment.text);
+        signals.extend(term_signals(
+            &analysis,
+            &site.banned_terms,
+            ReasonCode::BlockedTerm,
+            Action::Reject,
+        ));
+        signals.extend(term_signals(
+            &analysis,
+            &site.suspect_terms,
+            ReasonCode::SuspectTerm,
+            Action::Hold,
+        ));
+        signals.extend(link_signals(&analysis, site));
+        times.mark("terms_and_links", stage);
+
+        // Classifier.
+        let stage = Instant::now();
+        let classifier = self.classifier.current();
+        let mut features = crate::text::FeatureIndices::default();
+        let scores = classifier.score_analysis(&analysis, &mut features);
+        signals.extend(score_signals(&scores, &site_thresholds(site, &classifier)));
+        times.mark("classifier", stage);
+
+        // Duplicates and author history.
+        let stage = Instant::now();
+        let content: String = analysis.compact().iter().collect();
+        let content_fingerprint = xxh3_64(content.as_bytes());
+        if content.chars().count() >= 12 {
+            let seen = self
+                .store
+                .seen_before(
+                    &site.id,
+                    content_fingerprint,
+                    author_key.as_deref().or(ip_hash.as_deref()),
+                    DUPLICATE_WINDOW,
+                    now_ms,
+                )
+                .await?;
+            if seen.by_author > 0 {
+                signals.push(Signal::new(
+                    ReasonCode::Duplicate,
+                    Action::Hold,
+                    "the author posted the same text in the last 24 hours",
+                ));
+            } else if seen.site_wide + 1 >= site.duplicate_site_copies {
+                signals.push(Signal::new(
+                    ReasonCode::Duplicate,
+                    Action::Hold,
+                    format!(
+                        "the same text was posted {} times on this site in the last 24 hours",
+                        seen.site_wide + 1
+                    ),
+                ));
+            }
+        }
+        if site.hold_new_authors {
+            let approved = match &author_key {
+                Some(author) => self.store.approved_count(&site.id, author).await?,
+                None => 0,
+            };
+            if approved == 0 {
+                signals.push(Signal::new(
+                    ReasonCode::NewAuthor,
+                    Action::Hold,
+                    "first comment of an author not approved before",
+                ));
+            }
+        }
+
+        times.mark("duplicates_and_history", stage);
+
+        let decision = decide(signals, site.shadow_mode, retry_after);
+        let keep_text = decision.action == Action::Hold || site.retention > Duration::ZERO;
+        let record = DecisionRecord {
+            moderation_id: new_moderation_id(),
+            site_id: site.id.clone(),
+            comment_id: comment.comment_id,
+            text_fingerprint,
+            content_fingerprint,
+            decision,
+            scores: scores.into(),
+            model_version: classifier.version().to_string(),
+            degraded: false,
+            decided_at_ms: now_ms,
+            author_key,
+            ip_hash,
+            thread_id: comment.thread_id,
+            thread_url: comment.thread_url,
+            text: keep_text.then_some(comment.text),
+            final_action: None,
+        };
+        let stage = Instant::now();
+        let recorded = self.store.record(record.clone()).await?;
+        times.mark("record", stage);
+        match recorded {
+            Recorded::New => Ok(record),
+            Recorded::Existing(existing) => Ok(*existing),
+        }
+    }
+}
+
+/// How long each stage of one call took, for the stage latency metrics.
+#[derive(Clone, Debug, Default)]
+pub struct StageTimes(pub Vec<(&'static str, Duration)>);
+
+impl StageTimes {
+    fn mark(&mut self, stage: &'static str, started: Instant) {
+        self.0.push((stage, started.elapsed()));
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// 128 random bits, hex: unguessable, so a moderation id can be shown to moderators and
+/// put in URLs without revealing how many comments a site gets.
+fn new_moderation_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lowercase, trimmed; for Gmail, dots and "+tag" in the local part removed (they all reach
+/// the same inbox, and spammers rotate them to dodge per-address limits).
+pub fn normalize_email(email: &str) -> String {
+    let email = email.trim().to_lowercase();
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return email;
+    };
+    let local = local.split('+').next().unwrap_or(local);
+    if domain == "gmail.com" || domain == "googlemail.com" {
+        format!("{}@gmail.com", local.replace('.', ""))
+    } else {
+        format!("{local}@{domain}")
+    }
+}
+
+fn captcha_signals(site: &SitePolicy, comment: &Comment) -> Vec<Signal> {
+    let token = comment.captcha_token.as_deref().filter(|t| !t.is_empty());
+    match (site.captcha, token) {
+        // A token that is present is never ignored: until a verifier for its provider is
+        // configured, it cannot be accepted.
+        (_, Some(_)) => vec![Signal::new(
+            ReasonCode::CaptchaInvalid,
+            Action::Reject,
+            format!(
+                "no verifier configured for captcha provider {:?}",
+                comment.captcha_provider.as_deref().unwrap_or("")
+            ),
+        )],
+        (CaptchaMode::Required, None) => {
+            vec![Signal::new(
+                ReasonCode::CaptchaMissing,
+                Action::Reject,
+                "this site requires a captcha",
+            )]
+        }
+        (CaptchaMode::Off | CaptchaMode::RiskBased, None) => Vec::new(),
+    }
+}
+
+/// Terms match runs of whole words, compared without diacritics ("nha cai", "NHÀ CÁI",
+/// "n.h.à c.á.i" all match "nhà cái") unless both sides carry tone marks, which must then
+/// agree ("nhà cải", house and cabbage, is not "nhà cái"). Terms of four letters or more
+/// also match inside a glued word ("nhacai123").
+pub fn term_signals(analysis: &TextAnalysis, terms: &[Term], code: ReasonCode, action: Action) -> Vec<Signal> {
+    if terms.is_empty() {
+        return Vec::new();
+    }
+    let words: Vec<(String, &str)> = analysis
+        .tokens()
+        .iter()
+        .filter(|t| t.kind == TokenKind::Word)
+        .map(|t| (analysis.plain(t).replace(' ', ""), analysis.toned(t)))
+        .collect();
+    terms
+        .iter()
+        .filter(|term| {
+            let n = term.words.len();
+            let as_words = words.windows(n).any(|window| {
+                window.iter().zip(term.words.iter().zip(&term.toned)).all(
+                    |((plain, toned), (term_plain, term_toned))| {
+                        plain == term_plain && (toned == plain || term_toned == term_plain || toned == term_toned)
+                    },
+                )
+            });
+            let glued =
+                term.compact.chars().count() >= 4 && words.iter().any(|(plain, _)| plain.contains(&term.compact));
+            as_words || glued
+        })
+        .map(|term| Signal::new(code, action, format!("contains {:?}", term.written)))
+        .collect()
+}
+
+fn host_matches(host: &str, domain: &str) -> bool {
+    let host = host.trim_start_matches("www.");
+    host == domain || host.ends_with(&format!(".{domain}"))
+}
+
+fn link_signals(analysis: &TextAnalysis, site: &SitePolicy) -> Vec<Signal> {
+    let mut signals = Vec::new();
+    let hosts: Vec<&str> = analysis.link_hosts().collect();
+    for host in &hosts {
+        if let Some(domain) = site.blocked_link_domains.iter().find(|d| host_matches(host, d)) {
+            signals.push(Signal::new(
+                ReasonCode::BlockedLink,
+                Action::Reject,
+                format!("links to blocked domain {domain}"),
+            ));
+        }
+    }
+    let allowed = hosts
+        .iter()
+        .filter(|h| site.allowed_link_domains.iter().any(|d| host_matches(h, d)))
+        .count();
+    let counted = (analysis.counts().links as usize).saturating_sub(allowed);
+    if counted > site.max_links as usize {
+        signals.push(Signal::new(
+            ReasonCode::LinkLimit,
+            Action::Hold,
+            format!("{counted} links, the site allows {}", site.max_links),
+        ));
+    }
+    signals
+}
+
+/// The site's thresholds, falling back to the model's own.
+pub fn site_thresholds(site: &SitePolicy, classifier: &crate::classify::Classifier) -> SiteThresholds {
+    let model = |head: HeadKind| classifier.thresholds(head);
+    let t = &site.thresholds;
+    let pick = |hold: Option<f32>, reject: Option<f32>, head: HeadKind| {
+        let m = model(head);
+        let hold = hold.unwrap_or(m.flag);
+        ScoreThresholds {
+            hold,
+            reject: reject.unwrap_or(m.reject).max(hold),
+        }
+    };
+    SiteThresholds {
+        spam: pick(t.spam_hold, t.spam_reject, HeadKind::Spam),
+        abuse: pick(t.abuse_hold, t.abuse_reject, HeadKind::Abuse),
+        hate: pick(t.hate_hold, t.hate_reject, HeadKind::Hate),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(list: &[&str]) -> Vec<Term> {
+        list.iter().map(|t| Term::new(t).unwrap()).collect()
+    }
+
+    fn matched(text: &str, list: &[&str]) -> Vec<String> {
+        term_signals(
+            &TextAnalysis::of(text),
+            &terms(list),
+            ReasonCode::BlockedTerm,
+            Action::Reject,
+        )
+        .into_iter()
+        .map(|s| s.detail)
+        .collect()
+    }
+
+    #[test]
+    fn banned_terms_match_disguised_forms() {
+        for text in [
+            "vào nhà cái uy tín",
+            "vao nha cai uy tin",
+            "vào n.h.à c.á.i đi",
+            "NHÀ CÁI số 1",
+            "vào n h à c á i đi",
+            "nhacai123 đây",
+            "nhà cáiiiii",
+            "nhà\u{200B} cái",
+        ] {
+            assert_eq!(matched(text, &["nhà cái"]), ["contains \"nhà cái\""], "{text}");
+        }
+    }
+
+    #[test]
+    fn terms_do_not_match_across_unrelated_words_or_inside_other_words() {
+        // "cai" in "cái nhà" order, and "nha" + "cai" spread over other words, are not the term.
+        assert!(matched("cái nhà này đẹp", &["nhà cái"]).is_empty());
+        assert!(matched("anh ấy là người nhà, cải thiện", &["nhà cái"]).is_empty());
+        assert!(matched("class assignment", &["ass"]).is_empty());
+        assert_eq!(matched("you ass", &["ass"]).len(), 1);
+    }
+
+    #[test]
+    fn email_normalization_merges_gmail_aliases() {
+        assert_eq!(normalize_email(" Nguyen.Van.A+news@Gmail.com "), "nguyenvana@gmail.com");
+        assert_eq!(normalize_email("a.b+x@example.vn"), "a.b@example.vn");
+        assert_eq!(normalize_email("not-an-email"), "not-an-email");
+    }
+
+    #[test]
+    fn hosts_match_their_subdomains_only() {
+        assert!(host_matches("www.example.com", "example.com"));
+        assert!(host_matches("m.example.com", "example.com"));
+        assert!(!host_matches("badexample.com", "example.com"));
+    }
+}

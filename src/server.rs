@@ -1,0 +1,261 @@
+//! Wiring and lifecycle of `modgate serve`: state, services, health, reflection,
+//! metrics, background upkeep and graceful shutdown.
+//!
+//! [`run`] takes already-bound listeners and a shutdown future, so tests bind
+//! `127.0.0.1:0`, run the real server in process and talk to it over the network.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+
+use crate::api::metrics::Metrics;
+use crate::api::proto::diagnostics_server::DiagnosticsServer;
+use crate::api::proto::moderation_server::ModerationServer;
+use crate::api::{DiagnosticsService, ModerationService, proto};
+use crate::classify::shipped::shipped_model;
+use crate::classify::{Classifier, ClassifierHandle};
+use crate::config::Config;
+use crate::pipeline::{Pipeline, now_ms};
+use crate::store::EmbeddedStore;
+use crate::store::embedded::Retention;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("model: {0}")]
+    Model(String),
+    #[error("data directory {path}: {message}")]
+    DataDir { path: String, message: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(String),
+}
+
+/// Loads the configured model, or the one built into the binary.
+pub fn load_classifier(path: Option<&Path>) -> Result<Classifier, ServeError> {
+    match path {
+        Some(path) => Classifier::load(path).map_err(|e| ServeError::Model(e.to_string())),
+        None => match shipped_model() {
+            Some(file) => Classifier::from_file(file.map_err(|e| ServeError::Model(e.to_string()))?)
+                .map_err(|e| ServeError::Model(e.to_string())),
+            None => Err(ServeError::Model(
+                "this binary was built without a model; set server.model in the config".to_string(),
+            )),
+        },
+    }
+}
+
+/// The per-install secret that salts stored hashes: from the config, else a file in the
+/// data directory created on first start (readable by the owner only).
+fn install_salt(config: &Config) -> Result<Vec<u8>, ServeError> {
+    if let Some(salt) = &config.hash_salt {
+        return Ok(salt.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("install-secret");
+    let data_dir_error = |e: std::io::Error| ServeError::DataDir {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 16 => Ok(bytes),
+        Ok(_) => Err(ServeError::DataDir {
+            path: path.display().to_string(),
+            message: "secret is too short".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret: [u8; 32] = rand::random();
+            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+            write_private(&path, hex.as_bytes()).map_err(data_dir_error)?;
+            Ok(hex.into_bytes())
+        }
+        Err(e) => Err(data_dir_error(e)),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+/// Everything built from the configuration before any port is touched.
+pub struct Prepared {
+    pub config: Config,
+    pub pipeline: Arc<Pipeline>,
+    pub store: Arc<EmbeddedStore>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Loads the model and opens the state. Fails before anything listens.
+pub fn prepare(config: Config) -> Result<Prepared, ServeError> {
+    let classifier = load_classifier(config.model.as_deref())?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| ServeError::DataDir {
+        path: config.data_dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let salt = install_salt(&config)?;
+    let retention = Retention {
+        by_site: config.sites.values().map(|s| (s.id.clone(), s.retention)).collect(),
+        default: Duration::from_secs(30 * 86_400),
+    };
+    let store = Arc::new(EmbeddedStore::open(&config.data_dir, retention, now_ms())?);
+    let metrics = Arc::new(Metrics::new());
+    metrics.model_loaded(classifier.version());
+    let handle = Arc::new(ClassifierHandle::new(classifier));
+    let pipeline = Arc::new(Pipeline::new(config.sites.clone(), handle, store.clone(), salt));
+    Ok(Prepared {
+        config,
+        pipeline,
+        store,
+        metrics,
+    })
+}
+
+/// Serves until `shutdown` resolves, then drains: health turns NOT_SERVING, no new calls
+/// are accepted, calls in flight get up to the configured grace period.
+pub async fn run(
+    prepared: Prepared,
+    grpc: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let Prepared {
+        config,
+        pipeline,
+        store,
+        metrics,
+    } = prepared;
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<ModerationServer<ModerationService>>()
+        .await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+
+    let moderation = ModerationServer::new(ModerationService::new(pipeline.clone(), metrics.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
+    let diagnostics = config.diagnostics.then(|| DiagnosticsServer::new(DiagnosticsService));
+
+    // One signal fans out to the gRPC server, the metrics server and the upkeep tasks.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let reporter = health_reporter.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: health NOT_SERVING, draining calls in flight");
+        reporter.set_not_serving::<ModerationServer<ModerationService>>().await;
+        let _ = stop_tx.send(true);
+    });
+
+    if let Some(listener) = metrics_listener {
+        let metrics = metrics.clone();
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::api::metrics::serve(listener, metrics, stop).await {
+                tracing::error!(error = %e, "metrics server failed");
+            }
+        });
+    }
+    spawn_upkeep(pipeline.clone(), store.clone(), stop_rx.clone());
+
+    let router = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(moderation)
+        .add_optional_service(diagnostics);
+    let mut server =
+        tokio::spawn(router.serve_with_incoming_shutdown(TcpIncoming::from(grpc), stopped(stop_rx.clone())));
+
+    let mut stop_wait = stop_rx.clone();
+    let result = tokio::select! {
+        finished = &mut server => finished,
+        _ = stop_wait.wait_for(|stop| *stop) => {
+            match tokio::time::timeout(config.shutdown_grace, &mut server).await {
+                Ok(finished) => finished,
+                Err(_) => {
+                    tracing::warn!(grace = ?config.shutdown_grace, "grace period over; closing remaining calls");
+                    server.abort();
+                    Ok(Ok(()))
+                }
+            }
+        }
+    };
+    if let Err(e) = store.sync() {
+        tracing::error!(error = %e, "could not sync the decision log on shutdown");
+    }
+    match result {
+        Ok(served) => served.map_err(ServeError::from),
+        Err(join) => Err(ServeError::Reflection(format!("server task failed: {join}"))),
+    }
+}
+
+/// Forgets idle rate-limit keys every minute; compacts the decision log every hour.
+fn spawn_upkeep(pipeline: Arc<Pipeline>, store: Arc<EmbeddedStore>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut minute = tokio::time::interval(Duration::from_secs(60));
+        let mut ticks: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = minute.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            ticks += 1;
+            pipeline.limiter().forget_idle();
+            if ticks.is_multiple_of(60) {
+                let store = store.clone();
+                let compacted = tokio::task::spawn_blocking(move || store.compact(now_ms())).await;
+                if let Ok(Err(e)) = compacted {
+                    tracing::error!(error = %e, "compacting the decision log failed");
+                }
+            }
+        }
+    });
+}
+
+/// Resolves on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,353 @@
+//! The `check`, `eval` and `train` commands, run as the real binary in a temporary
+//! directory. Fixtures are small synthetic datasets written by the tests themselves, so
+//! this suite needs nothing outside the repository.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn modgate() -> Command {
+    let mut cmd = Command::cargo_bin("modgate").expect("binary builds");
+    cmd.env_remove("MODGATE_MODEL").env("NO_COLOR", "1");
+    cmd
+}
+
+fn stdout_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A tiny labelled corpus in the ../shared/data format: invented sentences built from
+/// word lists, enough for every head to learn something.
+fn write_corpus(dir: &Path) {
+    let spam_phrases = [
+        "vay tiền nhanh",
+        "nhà cái uy tín",
+        "khuyến mãi lớn",
+        "casino online",
+        "kiếm tiền tại nhà",
+    ];
+    let ham_phrases = [
+        "bài viết hay",
+        "cảm ơn tác giả",
+        "thông tin hữu ích",
+        "great article",
+        "thanks for sharing",
+    ];
+    let hate_phrases = [
+        "bọn mọi rợ cút về nước",
+        "lũ người đó không đáng sống",
+        "đồ chó cả lũ nhà nó",
+    ];
+    let offensive_phrases = ["đm thằng ngu", "vcl ngu thế", "thằng óc chó"];
+    let clean_phrases = ["hôm nay trời đẹp", "đội tuyển chơi hay", "giá xăng lại tăng"];
+    let mut row = 0;
+    let mut line = |text: String, label: &str, source: &str| {
+        row += 1;
+        serde_json::json!({"id": format!("{source}-{row}"), "text": text, "label": label, "source": source}).to_string()
+    };
+    for (split, count) in [("train", 24), ("dev", 6)] {
+        let mut spam = Vec::new();
+        let mut abuse = Vec::new();
+        for i in 0..count {
+            let n = i % 5;
+            spam.push(line(
+                format!("{} liên hệ 09{:08} ngay", spam_phrases[n], 12345678 + i),
+                "spam",
+                "fixture_spam",
+            ));
+            spam.push(line(format!("{} số {i}", ham_phrases[n]), "ham", "fixture_spam"));
+            let k = i % 3;
+            abuse.push(line(format!("{} lần {i}", hate_phrases[k]), "hate", "fixture_abuse"));
+            abuse.push(line(
+                format!("{} lần {i}", offensive_phrases[k]),
+                "offensive",
+                "fixture_abuse",
+            ));
+            abuse.push(line(format!("{} lần {i}", clean_phrases[k]), "clean", "fixture_abuse"));
+            abuse.push(line(
+                format!("{} nhé {i}", clean_phrases[(k + 1) % 3]),
+                "clean",
+                "fixture_abuse",
+            ));
+        }
+        for (name, rows) in [("fixture_spam", spam), ("fixture_abuse", abuse)] {
+            let folder = dir.join(name);
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join(format!("{split}.jsonl")), rows.join("\n") + "\n").unwrap();
+        }
+    }
+}
+
+fn train_fixture_model(dir: &Path, name: &str) -> PathBuf {
+    let data = dir.join("data");
+    if !data.exists() {
+        write_corpus(&data);
+    }
+    let out = dir.join(name);
+    let output = modgate()
+        .args(["train", "--bits", "16", "--seed", "7", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "train failed: {}", stderr_of(&output));
+    let text = stdout_of(&output);
+    assert!(
+        text.contains("fixture_spam") && text.contains("fixture_abuse"),
+        "dev metrics missing:\n{text}"
+    );
+    out.with_extension("model")
+}
+
+#[test]
+fn check_with_the_built_in_model_separates_clean_from_spam_and_abuse() {
+    let clean = modgate()
+        .args([
+            "check",
+            "Bài viết rất hay, cảm ơn tác giả đã chia sẻ thông tin hữu ích.",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}{}",
+        stdout_of(&clean),
+        stderr_of(&clean)
+    );
+    assert!(stdout_of(&clean).starts_with("APPROVE"), "{}", stdout_of(&clean));
+
+    let spam = modgate()
+        .args([
+            "check",
+            "--json",
+            "Nhà cái uy tín, nạp lần đầu tặng 100%, vay tiền nhanh không thế chấp, liên hệ zalo 0912 345 678",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(spam.status.code(), Some(1), "{}", stderr_of(&spam));
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&spam)).expect("one JSON object");
+    assert!(json["scores"]["spam"].as_f64().unwrap() > 0.5, "{json}");
+    assert_ne!(json["suggested"], "approve");
+
+    let abuse = modgate()
+        .args(["check", "--json", "đ.m thằng óc chó ngu như bò"])
+        .output()
+        .unwrap();
+    assert_eq!(abuse.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&abuse)).unwrap();
+    assert!(json["scores"]["abuse"].as_f64().unwrap() > 0.5, "{json}");
+    let abuse_head = &json["heads"][1];
+    assert_eq!(abuse_head["head"], "abuse");
+    let reasons: Vec<&str> = abuse_head["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(!reasons.is_empty());
+}
+
+#[test]
+fn check_reads_standard_input_and_refuses_invalid_utf8_and_empty_text() {
+    let ok = modgate()
+        .args(["check", "-"])
+        .write_stdin("hôm nay trời đẹp quá")
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr_of(&ok));
+
+    let bad = modgate()
+        .args(["check", "-"])
+        .write_stdin(vec![b'o', b'k', 0xff, 0xfe])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr_of(&bad).contains("not valid UTF-8"), "{}", stderr_of(&bad));
+
+    let empty = modgate().args(["check", "   "]).output().unwrap();
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(stderr_of(&empty).contains("empty"), "{}", stderr_of(&empty));
+}
+
+#[test]
+fn check_scores_a_megabyte_of_text() {
+    let text = "mua hàng giá rẻ tại đây 👉 ".repeat(40_000);
+    assert!(text.len() > 1_000_000);
+    let out = modgate()
+        .args(["check", "--json", "-"])
+        .write_stdin(text)
+        .output()
+        .unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr_of(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let spam = json["scores"]["spam"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&spam));
+}
+
+#[test]
+fn output_has_no_colour_codes_when_not_a_terminal() {
+    let out = Command::cargo_bin("modgate")
+        .unwrap()
+        .env_remove("NO_COLOR")
+        .args(["check", "đm thằng ngu"])
+        .output()
+        .unwrap();
+    assert!(!stdout_of(&out).contains('\u{1b}'), "escape codes in piped output");
+    let forced = modgate()
+        .args(["--color", "always", "check", "đm thằng ngu"])
+        .output()
+        .unwrap();
+    assert!(stdout_of(&forced).contains('\u{1b}'), "--color always should colour");
+}
+
+#[test]
+fn train_is_deterministic_and_its_model_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = train_fixture_model(dir.path(), "first");
+    let second = train_fixture_model(dir.path(), "second");
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        std::fs::read(&second).unwrap(),
+        "same data and seed, same bytes"
+    );
+    assert!(first.with_extension("model.sha256").exists());
+
+    let dev = dir.path().join("data/fixture_abuse/dev.jsonl");
+    let out = modgate()
+        .args(["eval", "--json", "--model"])
+        .arg(&first)
+        .arg("--data")
+        .arg(&dev)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
+    let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+    for key in [
+        "n",
+        "task",
+        "auc",
+        "f1",
+        "precision",
+        "recall",
+        "macro_f1_3class",
+        "scoring_us_p50",
+        "scoring_us_p99",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key} in {keys:?}");
+    }
+    assert_eq!(keys.len(), 9, "exactly the documented keys: {keys:?}");
+    assert_eq!(json["task"], "abuse");
+    assert_eq!(json["n"], 24);
+    assert!(json["macro_f1_3class"].is_f64(), "both offensive and hate present");
+    assert!(json["auc"].as_f64().unwrap() > 0.9, "the fixture is easy: {json}");
+
+    let spam_dev = dir.path().join("data/fixture_spam/dev.jsonl");
+    let out = modgate()
+        .args(["eval", "--json", "--model"])
+        .arg(&first)
+        .arg("--data")
+        .arg(&spam_dev)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
+    assert_eq!(json["task"], "spam");
+    assert!(json["macro_f1_3class"].is_null());
+
+    let table = modgate()
+        .args(["eval", "--model"])
+        .arg(&first)
+        .arg("--data")
+        .arg(&spam_dev)
+        .output()
+        .unwrap();
+    assert!(stdout_of(&table).contains("AUC"), "{}", stdout_of(&table));
+}
+
+#[test]
+fn eval_names_the_file_and_line_of_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"text\":\"fine\",\"label\":\"ham\"}\n{\"text\": \"no label\"}\n",
+    )
+    .unwrap();
+    let out = modgate().args(["eval", "--data"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("bad.jsonl:2:"), "{}", stderr_of(&out));
+
+    std::fs::write(&bad, "{\"text\":\"fine\",\"label\":\"maybe-spam\"}\n").unwrap();
+    let out = modgate().args(["eval", "--data"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("unknown label \"maybe-spam\""),
+        "{}",
+        stderr_of(&out)
+    );
+
+    let out = modgate()
+        .args(["eval", "--data"])
+        .arg(dir.path().join("missing.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("missing.jsonl"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn a_tampered_or_foreign_model_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_fixture_model(dir.path(), "m");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&model, &bytes).unwrap();
+    let out = modgate()
+        .args(["check", "--model"])
+        .arg(&model)
+        .arg("hello")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("checksum mismatch"), "{}", stderr_of(&out));
+
+    let foreign = dir.path().join("notes.model");
+    std::fs::write(&foreign, b"not a model at all").unwrap();
+    std::fs::write(foreign.with_extension("model.sha256"), "0000  notes.model\n").unwrap();
+    let out = modgate()
+        .args(["check", "--model"])
+        .arg(&foreign)
+        .arg("hello")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("checksum mismatch") || stderr_of(&out).contains("not a modgate model"));
+}
+
+#[test]
+fn train_reports_missing_heads_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("only_spam");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("train.jsonl"),
+        "{\"text\":\"buy now\",\"label\":\"spam\"}\n{\"text\":\"hi\",\"label\":\"ham\"}\n",
+    )
+    .unwrap();
+    let out = modgate()
+        .args(["train", "--bits", "12", "--data"])
+        .arg(&folder)
+        .arg("--out")
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("abuse head"), "{}", stderr_of(&out));
+}
