@@ -166,9 +166,7 @@ pub async fn run(
 
     // One signal fans out to the gRPC server, the metrics server and the upkeep tasks.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move { until_stopped(&mut rx).await };
     let reporter = health_reporter.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -194,13 +192,16 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(moderation)
         .add_optional_service(diagnostics);
-    let mut server =
-        tokio::spawn(router.serve_with_incoming_shutdown(TcpIncoming::from(grpc), stopped(stop_rx.clone())));
+    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
+        // Small replies must not wait for Nagle's algorithm (40 ms stalls measured without).
+        TcpIncoming::from(grpc).with_nodelay(Some(true)),
+        stopped(stop_rx.clone()),
+    ));
 
     let mut stop_wait = stop_rx.clone();
     let result = tokio::select! {
         finished = &mut server => finished,
-        _ = stop_wait.wait_for(|stop| *stop) => {
+        () = until_stopped(&mut stop_wait) => {
             match tokio::time::timeout(config.shutdown_grace, &mut server).await {
                 Ok(finished) => finished,
                 Err(_) => {
@@ -220,6 +221,12 @@ pub async fn run(
     }
 }
 
+/// Resolves once the stop flag is set (the borrow of the flag ends here, so callers can
+/// hold this across awaits in `Send` futures).
+async fn until_stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
 /// Forgets idle rate-limit keys every minute; compacts the decision log every hour.
 fn spawn_upkeep(pipeline: Arc<Pipeline>, store: Arc<EmbeddedStore>, mut stop: tokio::sync::watch::Receiver<bool>) {
     tokio::spawn(async move {
@@ -228,7 +235,7 @@ fn spawn_upkeep(pipeline: Arc<Pipeline>, store: Arc<EmbeddedStore>, mut stop: to
         loop {
             tokio::select! {
                 _ = minute.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
+                () = until_stopped(&mut stop) => return,
             }
             ticks += 1;
             pipeline.limiter().forget_idle();

@@ -1,0 +1,274 @@
+#![forbid(unsafe_code)]
+//! Load generator: Moderate against a trivial Echo RPC served by the same server stack,
+//! in one run, so the report is a ratio that does not depend on the machine.
+//!
+//! It starts the real server in this process on 127.0.0.1:0 (embedded state in a
+//! temporary directory, the Diagnostics service on, no rate limits) and then, for each
+//! RPC, runs a closed loop of concurrent callers for a fixed time (maximum throughput and
+//! latency under saturation), and for Moderate an open loop paced at half of its maximum
+//! rate (latency at a sustainable load, measured from each call's scheduled start so a
+//! slow server cannot hide its queueing).
+//!
+//!     cargo run --release --bin modgate-load -- [--seconds 10] [--concurrency 32]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use modgate::api::proto::diagnostics_client::DiagnosticsClient;
+use modgate::api::proto::moderation_client::ModerationClient;
+use modgate::api::proto::{Author, Client, EchoRequest, ModerateRequest};
+use modgate::config::{Config, FileConfig, Overrides};
+use tonic::transport::Channel;
+
+const COMMENTS: &[&str] = &[
+    "Bài viết rất hay, cảm ơn tác giả đã chia sẻ những thông tin hữu ích này.",
+    "Tôi không đồng ý với quan điểm này, chính sách cần thêm thời gian để người dân thích nghi.",
+    "Đội tuyển chơi quá hay, chúc mừng chiến thắng xứng đáng!",
+    "Nhà cái uy tín số 1, nạp lần đầu tặng 100%, liên hệ zalo 0912 345 678",
+    "Vay tiền nhanh không cần thế chấp, giải ngân trong ngày, lãi suất thấp.",
+    "đm thằng này ngu thật sự, đọc mà tức cả người",
+    "Great article, thanks for sharing. The second part was especially useful.",
+    "Giá xăng lại tăng rồi, không biết bao giờ mới giảm đây mọi người ơi",
+];
+
+struct Args {
+    seconds: u64,
+    concurrency: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        seconds: 10,
+        concurrency: 32,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage(&arg));
+        match arg.as_str() {
+            "--seconds" => args.seconds = value(),
+            "--concurrency" => args.concurrency = value() as usize,
+            _ => usage(&arg),
+        }
+    }
+    args
+}
+
+fn usage(arg: &str) -> ! {
+    eprintln!("modgate-load: unexpected {arg:?}\nusage: modgate-load [--seconds N] [--concurrency N]");
+    std::process::exit(2)
+}
+
+fn moderate_request(n: u64) -> ModerateRequest {
+    ModerateRequest {
+        site_id: "default".into(),
+        comment_id: format!("load-{n}"),
+        thread_id: format!("article-{}", n % 50),
+        text: format!("{} (#{n})", COMMENTS[n as usize % COMMENTS.len()]),
+        author: Some(Author {
+            name: "Load".into(),
+            email: format!("reader{}@example.vn", n % 1000),
+            ..Default::default()
+        }),
+        client: Some(Client {
+            ip: format!("10.{}.{}.{}", n % 200, (n / 200) % 250, n % 250),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Rpc {
+    Echo,
+    Moderate,
+}
+
+async fn call(rpc: Rpc, channel: &Channel, n: u64, payload: &[u8]) -> bool {
+    match rpc {
+        Rpc::Echo => DiagnosticsClient::new(channel.clone())
+            .echo(EchoRequest {
+                payload: payload.to_vec(),
+            })
+            .await
+            .is_ok(),
+        Rpc::Moderate => ModerationClient::new(channel.clone())
+            .moderate(moderate_request(n))
+            .await
+            .is_ok(),
+    }
+}
+
+struct Report {
+    calls: u64,
+    errors: u64,
+    per_second: f64,
+    latencies_us: Vec<f64>,
+}
+
+impl Report {
+    fn percentile(&self, q: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let rank = ((q * self.latencies_us.len() as f64).ceil() as usize).clamp(1, self.latencies_us.len());
+        self.latencies_us[rank - 1]
+    }
+}
+
+/// Closed loop: `concurrency` callers, each calling again as soon as its call returns.
+async fn saturate(rpc: Rpc, channels: &[Channel], concurrency: usize, seconds: u64, counter: Arc<AtomicU64>) -> Report {
+    let payload = Arc::new(vec![b'x'; 600]);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let channel = channels[worker % channels.len()].clone();
+        let counter = counter.clone();
+        let payload = payload.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                if !call(rpc, &channel, n, &payload).await {
+                    errors += 1;
+                }
+                latencies.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.expect("worker");
+        latencies_us.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies_us.sort_by(f64::total_cmp);
+    Report {
+        calls: latencies_us.len() as u64,
+        errors,
+        per_second: latencies_us.len() as f64 / elapsed,
+        latencies_us,
+    }
+}
+
+/// Open loop: one call every 1/rate seconds; latency counted from the scheduled start.
+async fn paced(rpc: Rpc, channels: &[Channel], rate: f64, seconds: u64, counter: Arc<AtomicU64>) -> Report {
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let total = (rate * seconds as f64) as u64;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let scheduled = started + interval * i as u32;
+        tokio::time::sleep_until(scheduled.into()).await;
+        let channel = channels[i as usize % channels.len()].clone();
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        tasks.push(tokio::spawn(async move {
+            let ok = call(rpc, &channel, n, &[]).await;
+            (scheduled.elapsed().as_secs_f64() * 1e6, ok)
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, ok) = task.await.expect("call");
+        latencies_us.push(l);
+        errors += u64::from(!ok);
+    }
+    latencies_us.sort_by(f64::total_cmp);
+    let elapsed = started.elapsed().as_secs_f64();
+    Report {
+        calls: latencies_us.len() as u64,
+        errors,
+        per_second: latencies_us.len() as f64 / elapsed,
+        latencies_us,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    let data = tempfile::tempdir().expect("temporary directory");
+    let file: FileConfig =
+        toml::from_str("[server]\ndiagnostics = true\n[sites.default]\nrate_limits = []\n").expect("built-in config");
+    let overrides = Overrides {
+        listen: Some("127.0.0.1:0".into()),
+        metrics_listen: None,
+        data_dir: Some(data.path().into()),
+    };
+    let config = Config::from_file(file, &overrides).expect("valid config");
+    let prepared = modgate::server::prepare(config).expect("server prepares");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(modgate::server::run(prepared, listener, None, async move {
+        let _ = stopped.await;
+    }));
+
+    let mut channels = Vec::new();
+    for _ in 0..4 {
+        channels.push(
+            Channel::from_shared(format!("http://{addr}"))
+                .expect("uri")
+                .connect()
+                .await
+                .expect("connect"),
+        );
+    }
+    let counter = Arc::new(AtomicU64::new(0));
+    // Warm up both paths (model pages, connection windows).
+    saturate(Rpc::Echo, &channels, args.concurrency, 1, counter.clone()).await;
+    saturate(Rpc::Moderate, &channels, args.concurrency, 1, counter.clone()).await;
+
+    let echo = saturate(Rpc::Echo, &channels, args.concurrency, args.seconds, counter.clone()).await;
+    let moderate = saturate(
+        Rpc::Moderate,
+        &channels,
+        args.concurrency,
+        args.seconds,
+        counter.clone(),
+    )
+    .await;
+    let half = paced(
+        Rpc::Moderate,
+        &channels,
+        moderate.per_second / 2.0,
+        args.seconds,
+        counter.clone(),
+    )
+    .await;
+
+    println!(
+        "load: {} s per run, {} concurrent callers, 4 connections, client and server in one process on {} cores",
+        args.seconds,
+        args.concurrency,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("| run | calls | errors | calls/s | p50 µs | p99 µs |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (name, r) in [
+        ("Echo, saturated", &echo),
+        ("Moderate, saturated", &moderate),
+        ("Moderate at half its max rate", &half),
+    ] {
+        println!(
+            "| {name} | {} | {} | {:.0} | {:.0} | {:.0} |",
+            r.calls,
+            r.errors,
+            r.per_second,
+            r.percentile(0.5),
+            r.percentile(0.99)
+        );
+    }
+    println!(
+        "Moderate / Echo throughput: {:.0}%",
+        100.0 * moderate.per_second / echo.per_second
+    );
+    let _ = stop.send(());
+    let _ = server.await;
+}

@@ -1,0 +1,124 @@
+//! `modgate serve` as a real process: durability across kill -9, graceful shutdown on
+//! SIGTERM, configuration errors before any port is bound.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{ServerProcess, comment, connect};
+use modgate::api::proto::{Action, GetDecisionRequest, ReasonCode};
+
+// Thresholds at 1.0: these tests are about the process, not the classifier.
+const CONFIG: &str = "[sites.default]\nsuspect_terms = [\"bầu cử\"]\n[sites.default.thresholds]\n\
+    spam_hold = 1.0\nspam_reject = 1.0\nabuse_hold = 1.0\nabuse_reject = 1.0\nhate_hold = 1.0\nhate_reject = 1.0\n";
+
+#[tokio::test]
+async fn held_comments_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("modgate.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let data = dir.path().join("data");
+
+    let mut held = Vec::new();
+    {
+        let server = ServerProcess::start(&config, &data);
+        let mut client = connect(server.addr).await;
+        for i in 0..3 {
+            let mut request = comment(
+                &format!("h{i}"),
+                &format!("Tôi nghĩ cuộc bầu cử lần {i} này rất quan trọng"),
+            );
+            request.client = Some(modgate::api::proto::Client {
+                ip: format!("192.0.2.{i}"),
+                ..Default::default()
+            });
+            let r = client.moderate(request).await.unwrap().into_inner();
+            assert_eq!(r.action(), Action::Hold, "{r:?}");
+            held.push(r);
+        }
+        // `server` drops here: SIGKILL, no chance to flush or sync anything.
+    }
+
+    let server = ServerProcess::start(&config, &data);
+    let mut client = connect(server.addr).await;
+    for (i, before) in held.iter().enumerate() {
+        let after = client
+            .get_decision(GetDecisionRequest {
+                site_id: "default".into(),
+                comment_id: format!("h{i}"),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(after.action(), Action::Hold);
+        assert_eq!(after.moderation_id, before.moderation_id);
+        assert!(after.reasons.iter().any(|r| r.code() == ReasonCode::SuspectTerm));
+    }
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("modgate.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let mut server = ServerProcess::start(&config, &dir.path().join("data"));
+    let mut client = connect(server.addr).await;
+    client.moderate(comment("t1", "Bài viết rất hay")).await.unwrap();
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "did not stop within the grace period"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn bad_configuration_stops_the_start_with_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    for (toml, expected) in [
+        (
+            "[sites.default.thresholds]\nspam_hold = 2\n",
+            "sites.default.thresholds.spam_hold",
+        ),
+        ("[server]\nlisten = \"0.0.0.0:0\"\n", "needs API keys"),
+        ("[sites.default]\nunknown_setting = 1\n", "unknown field"),
+    ] {
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, toml).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_modgate"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("NO_COLOR", "1")
+            .env_remove("MODGATE_LISTEN")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{toml}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{toml}: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&output.stdout).contains("serving"),
+            "nothing was bound"
+        );
+    }
+    let missing = Command::new(env!("CARGO_BIN_EXE_modgate"))
+        .args(["serve", "--config", "/nonexistent/modgate.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/modgate.toml"));
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""A client in another language: Python grpcio stubs generated from proto/ at test time,
+talking to the real `modgate serve` binary.
+
+Run by scripts/test (which creates the virtualenv); by hand:
+    tests/python/run        # needs target/debug/modgate (cargo build)
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import grpc
+from grpc_tools import protoc
+
+REPO = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("MODGATE_BIN", REPO / "target" / "debug" / "modgate"))
+
+
+def generate_stubs(out: Path) -> None:
+    """Compile the proto files with grpcio-tools' bundled protoc (it ships the
+    google/protobuf well-known types too)."""
+    import grpc_tools
+
+    well_known = Path(grpc_tools.__file__).parent / "_proto"
+    protos = sorted(str(p.relative_to(REPO / "proto")) for p in (REPO / "proto").rglob("*.proto"))
+    args = ["protoc", f"-I{REPO / 'proto'}", f"-I{well_known}", f"--python_out={out}", f"--grpc_python_out={out}", *protos]
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed on proto/")
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [str(BINARY), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    for line in proc.stdout:
+        if line.startswith("modgate: serving gRPC on "):
+            return proc, line.split(" on ", 1)[1].strip()
+    raise SystemExit("modgate serve exited before listening")
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+    print(f"ok   {message}")
+
+
+def main() -> int:
+    if not BINARY.exists():
+        print(f"{BINARY} is missing: run `cargo build` first", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        stubs = tmp / "stubs"
+        stubs.mkdir()
+        generate_stubs(stubs)
+        sys.path.insert(0, str(stubs))
+        from modgate.v1 import moderation_pb2 as pb
+        from modgate.v1 import moderation_pb2_grpc as rpc
+
+        proc, addr = start_server(tmp / "data")
+        try:
+            with grpc.insecure_channel(addr) as channel:
+                stub = rpc.ModerationStub(channel)
+
+                def request(comment_id: str, text: str, **extra) -> "pb.ModerateRequest":
+                    return pb.ModerateRequest(
+                        site_id="default",
+                        comment_id=comment_id,
+                        thread_id="bai-viet-1",
+                        text=text,
+                        author=pb.Author(name="Lan", email=f"{comment_id}@example.vn"),
+                        client=pb.Client(ip="203.0.113.5", user_agent="python-test"),
+                        **extra,
+                    )
+
+                clean = stub.Moderate(request("py-1", "Đội tuyển chơi quá hay, chúc mừng chiến thắng"), timeout=10)
+                check(clean.action == pb.APPROVE, "a clean comment is approved")
+                check(len(clean.moderation_id) > 0, "the decision has a moderation id")
+
+                spam = stub.Moderate(
+                    request("py-2", "Vay tiền nhanh không thế chấp, giải ngân trong ngày, liên hệ zalo 0912 345 678"),
+                    timeout=10,
+                )
+                check(spam.action in (pb.HOLD, pb.REJECT), "a loan ad is held or rejected")
+                check(pb.SPAM in [r.code for r in spam.reasons], "with the SPAM reason")
+
+                again = stub.Moderate(
+                    request("py-2", "Vay tiền nhanh không thế chấp, giải ngân trong ngày, liên hệ zalo 0912 345 678"),
+                    timeout=10,
+                )
+                check(again.moderation_id == spam.moderation_id, "a resubmission gets the same decision")
+
+                stored = stub.GetDecision(pb.GetDecisionRequest(site_id="default", comment_id="py-2"), timeout=10)
+                check(stored.action == spam.action, "GetDecision returns the stored decision")
+
+                try:
+                    stub.Moderate(request("py-3", "   "), timeout=10)
+                    check(False, "an empty comment is refused")
+                except grpc.RpcError as error:
+                    check(error.code() == grpc.StatusCode.INVALID_ARGUMENT, "an empty comment is INVALID_ARGUMENT")
+                    check("text" in error.details(), "naming the field")
+
+                try:
+                    stub.GetDecision(pb.GetDecisionRequest(site_id="default", comment_id="never-sent"), timeout=10)
+                    check(False, "an unknown comment is NOT_FOUND")
+                except grpc.RpcError as error:
+                    check(error.code() == grpc.StatusCode.NOT_FOUND, "an unknown comment is NOT_FOUND")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+    print("python client: all calls behaved")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
