@@ -63,7 +63,7 @@ pub struct Pipeline {
 }
 
 /// How long identical text counts as a duplicate.
-const DUPLICATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 impl Pipeline {
     pub fn new(

@@ -241,7 +241,9 @@ fn spawn_upkeep(pipeline: Arc<Pipeline>, store: Arc<EmbeddedStore>, mut stop: to
             pipeline.limiter().forget_idle();
             if ticks.is_multiple_of(60) {
                 let store = store.clone();
-                let compacted = tokio::task::spawn_blocking(move || store.compact(now_ms())).await;
+                let compacted =
+                    tokio::task::spawn_blocking(move || store.compact(now_ms(), crate::pipeline::DUPLICATE_WINDOW))
+                        .await;
                 if let Ok(Err(e)) = compacted {
                     tracing::error!(error = %e, "compacting the decision log failed");
                 }

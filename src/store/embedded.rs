@@ -7,18 +7,25 @@
 //! and rewritten compactly (through a temporary file and a rename) on start and by
 //! [`EmbeddedStore::compact`], which also drops comment text past its retention period.
 //! Duplicate counters are rebuilt from the replayed decisions.
+//!
+//! The in-memory maps are split into shards, each behind its own lock, so that no call
+//! waits for a whole-map operation: growing one large map rehashes every entry, which
+//! measured 150 ms at 300,000 decisions with a single map. Writers take the file lock
+//! first and a shard lock inside it; readers take only a shard lock.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{DecisionRecord, Recorded, SeenBefore, Store, StoreError};
 use crate::policy::Action;
 
 const LOG_FILE: &str = "decisions.jsonl";
+const SHARDS: usize = 32;
 
 /// How long each site keeps the text of decided comments.
 #[derive(Clone, Debug)]
@@ -33,24 +40,83 @@ impl Retention {
     }
 }
 
-/// When a text was seen, and by which author (hashed), if known.
-type Sighting = (u64, Option<String>);
+/// When one text (by content fingerprint) was seen within the duplicate window, and by
+/// whom. Counts per author are kept beside the times so a flood of one text costs O(1)
+/// per comment, not a scan of every earlier sighting.
+#[derive(Default)]
+struct Sightings {
+    /// (seen at, author key), oldest first.
+    times: VecDeque<(u64, Option<String>)>,
+    by_author: HashMap<String, u32>,
+}
 
-struct Inner {
-    records: HashMap<(String, String), DecisionRecord>,
-    /// (site, content fingerprint) -> sightings.
-    seen: HashMap<(String, u64), VecDeque<Sighting>>,
-    /// (site, author key) -> approved comments.
-    approved: HashMap<(String, String), u64>,
+impl Sightings {
+    fn push(&mut self, at_ms: u64, author: Option<String>) {
+        if let Some(author) = &author {
+            *self.by_author.entry(author.clone()).or_default() += 1;
+        }
+        self.times.push_back((at_ms, author));
+    }
+
+    fn forget_before(&mut self, oldest_ms: u64) {
+        while self.times.front().is_some_and(|(t, _)| *t < oldest_ms) {
+            let (_, author) = self.times.pop_front().expect("front exists");
+            if let Some(author) = author
+                && let Some(count) = self.by_author.get_mut(&author)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    self.by_author.remove(&author);
+                }
+            }
+        }
+    }
+}
+
+/// A map split into independently locked shards by key hash.
+struct Sharded<K, V> {
+    hasher: RandomState,
+    shards: Vec<Mutex<HashMap<K, V>>>,
+}
+
+impl<K: Hash + Eq, V> Sharded<K, V> {
+    fn new() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    /// The shard holding `key`; `key` may be a borrowed form that hashes like `K`
+    /// (a `(&str, &str)` for a `(String, String)`).
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> MutexGuard<'_, HashMap<K, V>> {
+        let index = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
+        self.shards[index].lock().expect("store shard lock")
+    }
+
+    fn insert(&self, key: K, value: V) {
+        self.shard(&key).insert(key, value);
+    }
+}
+
+type CommentKey = (String, String);
+
+/// The append-only file.
+struct Log {
     file: File,
-    /// Lines in the file; compaction is worth it when well above the record count.
-    lines: usize,
 }
 
 pub struct EmbeddedStore {
     path: PathBuf,
     retention: Retention,
-    inner: Mutex<Inner>,
+    /// Taken by every writer, before any shard lock.
+    log: Mutex<Log>,
+    /// (site, comment id) -> decision. Shared so compaction can snapshot cheaply.
+    records: Sharded<CommentKey, Arc<DecisionRecord>>,
+    /// (site, content fingerprint) -> sightings within the duplicate window.
+    seen: Sharded<(String, u64), Sightings>,
+    /// (site, author key) -> approved comments.
+    approved: Sharded<CommentKey, u64>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -65,7 +131,7 @@ impl EmbeddedStore {
     pub fn open(dir: &Path, retention: Retention, now_ms: u64) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join(LOG_FILE);
-        let mut records: HashMap<(String, String), DecisionRecord> = HashMap::new();
+        let mut records: HashMap<CommentKey, DecisionRecord> = HashMap::new();
         if path.exists() {
             let file = File::open(&path).map_err(io(&path))?;
             let reader = BufReader::new(file);
@@ -92,58 +158,83 @@ impl EmbeddedStore {
                 }
             }
         }
-        let store = Self::from_records(path, retention, records, now_ms)?;
-        Ok(store)
-    }
-
-    fn from_records(
-        path: PathBuf,
-        retention: Retention,
-        mut records: HashMap<(String, String), DecisionRecord>,
-        now_ms: u64,
-    ) -> Result<Self, StoreError> {
-        apply_retention(&mut records, &retention, now_ms);
-        let lines = write_compacted(&path, &records)?;
+        for record in records.values_mut() {
+            apply_retention(record, &retention, now_ms);
+        }
+        let mut ordered: Vec<Arc<DecisionRecord>> = records.into_values().map(Arc::new).collect();
+        sort_for_log(&mut ordered);
+        let tmp = write_snapshot(&path, &ordered)?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
         let file = OpenOptions::new().append(true).open(&path).map_err(io(&path))?;
-        let mut inner = Inner {
-            records: HashMap::new(),
-            seen: HashMap::new(),
-            approved: HashMap::new(),
-            file,
-            lines,
+        let store = Self {
+            path,
+            retention,
+            log: Mutex::new(Log { file }),
+            records: Sharded::new(),
+            seen: Sharded::new(),
+            approved: Sharded::new(),
         };
-        let mut ordered: Vec<DecisionRecord> = records.into_values().collect();
-        ordered.sort_by_key(|r| r.decided_at_ms);
         for record in ordered {
-            inner.index(&record);
-            inner
+            store.index(&record);
+            store
                 .records
                 .insert((record.site_id.clone(), record.comment_id.clone()), record);
         }
-        Ok(Self {
-            path,
-            retention,
-            inner: Mutex::new(inner),
-        })
+        Ok(store)
     }
 
-    /// Rewrites the file with one line per comment and drops text past retention.
-    pub fn compact(&self, now_ms: u64) -> Result<(), StoreError> {
-        let mut inner = self.inner.lock().expect("store lock");
-        apply_retention(&mut inner.records, &self.retention, now_ms);
-        let lines = write_compacted(&self.path, &inner.records)?;
-        inner.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(io(&self.path))?;
-        inner.lines = lines;
+    /// Rewrites the file with one line per comment, drops text past retention, and
+    /// forgets duplicate sightings older than `duplicate_window`.
+    ///
+    /// Writers wait only while the decisions are snapshotted (reference counts, not
+    /// copies) and while the lines appended since are carried over; the rewrite itself
+    /// runs beside them.
+    pub fn compact(&self, now_ms: u64, duplicate_window: Duration) -> Result<(), StoreError> {
+        let oldest = now_ms.saturating_sub(duplicate_window.as_millis() as u64);
+        for shard in &self.seen.shards {
+            shard.lock().expect("store shard lock").retain(|_, sightings| {
+                sightings.forget_before(oldest);
+                !sightings.times.is_empty()
+            });
+        }
+        for shard in &self.records.shards {
+            for record in shard.lock().expect("store shard lock").values_mut() {
+                if text_expired(record, &self.retention, now_ms) {
+                    Arc::make_mut(record).text = None;
+                }
+            }
+        }
+
+        let (mut snapshot, offset) = {
+            let mut log = self.log.lock().expect("store log lock");
+            let mut snapshot = Vec::new();
+            for shard in &self.records.shards {
+                snapshot.extend(shard.lock().expect("store shard lock").values().cloned());
+            }
+            let offset = log.file.seek(SeekFrom::End(0)).map_err(io(&self.path))?;
+            (snapshot, offset)
+        };
+        sort_for_log(&mut snapshot);
+        let tmp = write_snapshot(&self.path, &snapshot)?;
+
+        let mut log = self.log.lock().expect("store log lock");
+        // Lines appended while the snapshot was written go after it, in order.
+        let mut appended = Vec::new();
+        let mut old = File::open(&self.path).map_err(io(&self.path))?;
+        old.seek(SeekFrom::Start(offset)).map_err(io(&self.path))?;
+        old.read_to_end(&mut appended).map_err(io(&self.path))?;
+        let mut file = OpenOptions::new().append(true).open(&tmp).map_err(io(&tmp))?;
+        file.write_all(&appended).map_err(io(&tmp))?;
+        file.sync_data().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &self.path).map_err(io(&self.path))?;
+        log.file = file;
         Ok(())
     }
 
     /// Flushes the file to disk (`fsync`), for a clean shutdown.
     pub fn sync(&self) -> Result<(), StoreError> {
-        let inner = self.inner.lock().expect("store lock");
-        inner.file.sync_data().map_err(io(&self.path))
+        let log = self.log.lock().expect("store log lock");
+        log.file.sync_data().map_err(io(&self.path))
     }
 
     pub fn path(&self) -> &Path {
@@ -157,46 +248,73 @@ impl EmbeddedStore {
         comment_id: &str,
         action: Action,
     ) -> Result<Option<DecisionRecord>, StoreError> {
-        let mut inner = self.inner.lock().expect("store lock");
+        let mut log = self.log.lock().expect("store log lock");
+        let mut records = self.records.shard(&(site_id, comment_id));
         let key = (site_id.to_string(), comment_id.to_string());
-        let Some(mut record) = inner.records.get(&key).cloned() else {
+        let Some(stored) = records.get(&key) else {
             return Ok(None);
         };
+        let mut record = DecisionRecord::clone(stored);
         record.final_action = Some(action);
-        inner.append(&self.path, &record)?;
+        append(&mut log, &self.path, &record)?;
+        records.insert(key, Arc::new(record.clone()));
+        drop(records);
         if action == Action::Approve
             && let Some(author) = &record.author_key
         {
-            *inner
-                .approved
-                .entry((record.site_id.clone(), author.clone()))
-                .or_default() += 1;
+            self.count_approval(&record.site_id, author);
         }
-        inner.records.insert(key, record.clone());
         Ok(Some(record))
     }
-}
 
-fn apply_retention(records: &mut HashMap<(String, String), DecisionRecord>, retention: &Retention, now_ms: u64) {
-    for record in records.values_mut() {
-        let keep = retention.of(&record.site_id).as_millis() as u64;
-        if !record.is_held() && now_ms.saturating_sub(record.decided_at_ms) > keep {
-            record.text = None;
+    /// Counters derived from a replayed record: sightings for duplicate detection, approvals.
+    fn index(&self, record: &DecisionRecord) {
+        let author = record.author_key.clone().or_else(|| record.ip_hash.clone());
+        let key = (record.site_id.clone(), record.content_fingerprint);
+        self.seen
+            .shard(&key)
+            .entry(key)
+            .or_default()
+            .push(record.decided_at_ms, author);
+        if record.effective_action() == Action::Approve
+            && let Some(author) = &record.author_key
+        {
+            self.count_approval(&record.site_id, author);
         }
+    }
+
+    fn count_approval(&self, site_id: &str, author_key: &str) {
+        let key = (site_id.to_string(), author_key.to_string());
+        *self.approved.shard(&key).entry(key).or_default() += 1;
     }
 }
 
-fn write_compacted(path: &Path, records: &HashMap<(String, String), DecisionRecord>) -> Result<usize, StoreError> {
-    let tmp = path.with_extension("jsonl.tmp");
-    let mut ordered: Vec<&DecisionRecord> = records.values().collect();
-    ordered.sort_by(|a, b| {
+fn text_expired(record: &DecisionRecord, retention: &Retention, now_ms: u64) -> bool {
+    let keep = retention.of(&record.site_id).as_millis() as u64;
+    record.text.is_some() && !record.is_held() && now_ms.saturating_sub(record.decided_at_ms) > keep
+}
+
+fn apply_retention(record: &mut DecisionRecord, retention: &Retention, now_ms: u64) {
+    if text_expired(record, retention, now_ms) {
+        record.text = None;
+    }
+}
+
+/// Oldest first, so a replay rebuilds the duplicate windows in order.
+fn sort_for_log(records: &mut [Arc<DecisionRecord>]) {
+    records.sort_by(|a, b| {
         a.decided_at_ms
             .cmp(&b.decided_at_ms)
             .then_with(|| a.moderation_id.cmp(&b.moderation_id))
     });
+}
+
+/// Writes one line per record to a temporary file beside `path` and returns its path.
+fn write_snapshot(path: &Path, records: &[Arc<DecisionRecord>]) -> Result<PathBuf, StoreError> {
+    let tmp = path.with_extension("jsonl.tmp");
     let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(io(&tmp))?);
-    for record in &ordered {
-        serde_json::to_writer(&mut out, record).expect("records serialize");
+    for record in records {
+        serde_json::to_writer(&mut out, record.as_ref()).expect("records serialize");
         out.write_all(b"\n").map_err(io(&tmp))?;
     }
     let file = out.into_inner().map_err(|e| StoreError::Io {
@@ -204,65 +322,45 @@ fn write_compacted(path: &Path, records: &HashMap<(String, String), DecisionReco
         source: e.into_error(),
     })?;
     file.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    Ok(ordered.len())
+    Ok(tmp)
 }
 
-impl Inner {
-    fn append(&mut self, path: &Path, record: &DecisionRecord) -> Result<(), StoreError> {
-        let mut line = serde_json::to_vec(record).expect("records serialize");
-        line.push(b'\n');
-        // One write of the whole line: a reader after a crash sees it whole or torn at
-        // the end, never interleaved with another record.
-        self.file.write_all(&line).map_err(io(path))?;
-        self.lines += 1;
-        Ok(())
-    }
-
-    /// Counters derived from a record: sightings for duplicate detection, approvals.
-    fn index(&mut self, record: &DecisionRecord) {
-        let author = record.author_key.clone().or_else(|| record.ip_hash.clone());
-        self.seen
-            .entry((record.site_id.clone(), record.content_fingerprint))
-            .or_default()
-            .push_back((record.decided_at_ms, author));
-        if record.effective_action() == Action::Approve
-            && let Some(author) = &record.author_key
-        {
-            *self
-                .approved
-                .entry((record.site_id.clone(), author.clone()))
-                .or_default() += 1;
-        }
-    }
+fn append(log: &mut Log, path: &Path, record: &DecisionRecord) -> Result<(), StoreError> {
+    let mut line = serde_json::to_vec(record).expect("records serialize");
+    line.push(b'\n');
+    // One write of the whole line: a reader after a crash sees it whole or torn at the
+    // end, never interleaved with another record.
+    log.file.write_all(&line).map_err(io(path))
 }
 
 #[async_trait::async_trait]
 impl Store for EmbeddedStore {
     async fn get(&self, site_id: &str, comment_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
-        let inner = self.inner.lock().expect("store lock");
-        Ok(inner
-            .records
+        let key = (site_id, comment_id);
+        let records = self.records.shard(&key);
+        Ok(records
             .get(&(site_id.to_string(), comment_id.to_string()))
-            .cloned())
+            .map(|r| DecisionRecord::clone(r)))
     }
 
     async fn record(&self, record: DecisionRecord) -> Result<Recorded, StoreError> {
-        let mut inner = self.inner.lock().expect("store lock");
         let key = (record.site_id.clone(), record.comment_id.clone());
-        if let Some(existing) = inner.records.get(&key) {
-            return Ok(Recorded::Existing(Box::new(existing.clone())));
+        let mut log = self.log.lock().expect("store log lock");
+        let mut records = self.records.shard(&key);
+        if let Some(existing) = records.get(&key) {
+            return Ok(Recorded::Existing(Box::new(DecisionRecord::clone(existing))));
         }
-        inner.append(&self.path, &record)?;
-        if record.effective_action() == Action::Approve
-            && let Some(author) = &record.author_key
-        {
-            *inner
-                .approved
-                .entry((record.site_id.clone(), author.clone()))
-                .or_default() += 1;
+        append(&mut log, &self.path, &record)?;
+        drop(log);
+        let approved_author = (record.effective_action() == Action::Approve)
+            .then(|| record.author_key.clone())
+            .flatten();
+        let site_id = record.site_id.clone();
+        records.insert(key, Arc::new(record));
+        drop(records);
+        if let Some(author) = approved_author {
+            self.count_approval(&site_id, &author);
         }
-        inner.records.insert(key, record);
         Ok(Recorded::New)
     }
 
@@ -274,42 +372,39 @@ impl Store for EmbeddedStore {
         window: Duration,
         now_ms: u64,
     ) -> Result<SeenBefore, StoreError> {
-        let mut inner = self.inner.lock().expect("store lock");
-        let sightings = inner
-            .seen
-            .entry((site_id.to_string(), content_fingerprint))
-            .or_default();
-        let oldest = now_ms.saturating_sub(window.as_millis() as u64);
-        while sightings.front().is_some_and(|(t, _)| *t < oldest) {
-            sightings.pop_front();
-        }
+        let key = (site_id.to_string(), content_fingerprint);
+        let mut seen = self.seen.shard(&key);
+        let sightings = seen.entry(key).or_default();
+        sightings.forget_before(now_ms.saturating_sub(window.as_millis() as u64));
         let result = SeenBefore {
-            site_wide: sightings.len() as u32,
-            by_author: author_key.map_or(0, |a| {
-                sightings.iter().filter(|(_, s)| s.as_deref() == Some(a)).count() as u32
-            }),
+            site_wide: sightings.times.len() as u32,
+            by_author: author_key.map_or(0, |a| sightings.by_author.get(a).copied().unwrap_or(0)),
         };
-        sightings.push_back((now_ms, author_key.map(str::to_string)));
+        sightings.push(now_ms, author_key.map(str::to_string));
         Ok(result)
     }
 
     async fn approved_count(&self, site_id: &str, author_key: &str) -> Result<u64, StoreError> {
-        let inner = self.inner.lock().expect("store lock");
-        Ok(inner
-            .approved
+        let key = (site_id, author_key);
+        let approved = self.approved.shard(&key);
+        Ok(approved
             .get(&(site_id.to_string(), author_key.to_string()))
             .copied()
             .unwrap_or(0))
     }
 
     async fn held(&self, site_id: &str) -> Result<Vec<DecisionRecord>, StoreError> {
-        let inner = self.inner.lock().expect("store lock");
-        let mut held: Vec<DecisionRecord> = inner
-            .records
-            .values()
-            .filter(|r| r.site_id == site_id && r.is_held())
-            .cloned()
-            .collect();
+        let mut held = Vec::new();
+        for shard in &self.records.shards {
+            held.extend(
+                shard
+                    .lock()
+                    .expect("store shard lock")
+                    .values()
+                    .filter(|r| r.site_id == site_id && r.is_held())
+                    .map(|r| DecisionRecord::clone(r)),
+            );
+        }
         held.sort_by_key(|r| r.decided_at_ms);
         Ok(held)
     }
@@ -385,7 +480,7 @@ mod tests {
         let store = EmbeddedStore::open(dir.path(), retention(), 0).unwrap();
         store.record(record("held", Action::Hold, 0)).await.unwrap();
         store.record(record("done", Action::Approve, 0)).await.unwrap();
-        store.compact(7_200_000).unwrap();
+        store.compact(7_200_000, Duration::from_secs(3600)).unwrap();
         assert!(store.get("s", "held").await.unwrap().unwrap().text.is_some());
         assert!(store.get("s", "done").await.unwrap().unwrap().text.is_none());
         let on_disk = std::fs::read_to_string(store.path()).unwrap();
@@ -414,6 +509,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn writes_after_compaction_land_in_the_compacted_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), retention(), 0).unwrap();
+        for n in 0..100 {
+            store.record(record(&format!("c{n}"), Action::Hold, n)).await.unwrap();
+        }
+        store.resolve("s", "c7", Action::Approve).unwrap();
+        store.compact(1_000, Duration::from_secs(3600)).unwrap();
+        store.record(record("after", Action::Reject, 2_000)).await.unwrap();
+        store.resolve("s", "c8", Action::Reject).unwrap();
+        let lines = std::fs::read_to_string(store.path()).unwrap().lines().count();
+        assert_eq!(lines, 100 + 1 + 1, "one line per comment, plus the two writes since");
+        drop(store);
+
+        let reopened = EmbeddedStore::open(dir.path(), retention(), 3_000).unwrap();
+        let get = |id: &'static str| {
+            let store = &reopened;
+            async move { store.get("s", id).await.unwrap().expect(id) }
+        };
+        assert_eq!(get("c7").await.effective_action(), Action::Approve);
+        assert_eq!(get("c8").await.effective_action(), Action::Reject);
+        assert_eq!(get("after").await.effective_action(), Action::Reject);
+        assert_eq!(reopened.held("s").await.unwrap().len(), 98);
+        assert_eq!(reopened.approved_count("s", "author").await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn compaction_forgets_sightings_outside_the_duplicate_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), retention(), 0).unwrap();
+        let window = Duration::from_secs(60);
+        store.seen_before("s", 1, Some("x"), window, 1_000).await.unwrap();
+        store.seen_before("s", 2, Some("x"), window, 50_000).await.unwrap();
+        store.compact(70_000, window).unwrap();
+        let shards_with = |fingerprint| {
+            store
+                .seen
+                .shards
+                .iter()
+                .filter(|s| s.lock().unwrap().contains_key(&("s".to_string(), fingerprint)))
+                .count()
+        };
+        assert_eq!(shards_with(1), 0, "expired text forgotten");
+        assert_eq!(shards_with(2), 1, "recent text kept");
+    }
+
+    #[tokio::test]
     async fn duplicate_sightings_count_by_author_and_site_within_the_window() {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path(), retention(), 0).unwrap();
@@ -435,7 +577,16 @@ mod tests {
                 site_wide: 2
             }
         );
-        let later = store.seen_before("s", 7, Some("x"), window, 100_000).await.unwrap();
+        // The first sighting (x at 1 s) has left the window; x's later one has not.
+        let partly = store.seen_before("s", 7, Some("y"), window, 62_000).await.unwrap();
+        assert_eq!(
+            partly,
+            SeenBefore {
+                by_author: 1,
+                site_wide: 2
+            }
+        );
+        let later = store.seen_before("s", 7, Some("x"), window, 200_000).await.unwrap();
         assert_eq!(
             later,
             SeenBefore {
@@ -444,7 +595,7 @@ mod tests {
             },
             "old sightings expire"
         );
-        let other_site = store.seen_before("t", 7, Some("x"), window, 100_000).await.unwrap();
+        let other_site = store.seen_before("t", 7, Some("x"), window, 200_000).await.unwrap();
         assert_eq!(other_site.site_wide, 0);
     }
 }
