@@ -31,9 +31,18 @@ def generate_stubs(out: Path) -> None:
         raise SystemExit("protoc failed on proto/")
 
 
+CONFIG = """
+[sites.default]
+banned_terms = ["nhà cái"]
+rate_limits = [{ key = "ip", rate = "1/minute", burst = 3 }]
+"""
+
+
 def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    config = data_dir.parent / "modgate.toml"
+    config.write_text(CONFIG, encoding="utf-8")
     proc = subprocess.Popen(
-        [str(BINARY), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+        [str(BINARY), "serve", "--config", str(config), "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -69,14 +78,18 @@ def main() -> int:
             with grpc.insecure_channel(addr) as channel:
                 stub = rpc.ModerationStub(channel)
 
-                def request(comment_id: str, text: str, **extra) -> "pb.ModerateRequest":
+                # Each comment comes from its own address unless a test says otherwise, so
+                # the per-IP limit (3 at once) only bites where it is meant to.
+                addresses = iter(range(1, 250))
+
+                def request(comment_id: str, text: str, ip: str = "", **extra) -> "pb.ModerateRequest":
                     return pb.ModerateRequest(
                         site_id="default",
                         comment_id=comment_id,
                         thread_id="bai-viet-1",
                         text=text,
                         author=pb.Author(name="Lan", email=f"{comment_id}@example.vn"),
-                        client=pb.Client(ip="203.0.113.5", user_agent="python-test"),
+                        client=pb.Client(ip=ip or f"203.0.113.{next(addresses)}", user_agent="python-test"),
                         **extra,
                     )
 
@@ -99,6 +112,26 @@ def main() -> int:
 
                 stored = stub.GetDecision(pb.GetDecisionRequest(site_id="default", comment_id="py-2"), timeout=10)
                 check(stored.action == spam.action, "GetDecision returns the stored decision")
+
+                abusive = stub.Moderate(request("py-4", "đm thằng óc chó ngu như bò, cút đi"), timeout=10)
+                check(abusive.action in (pb.HOLD, pb.REJECT), "an abusive comment is held or rejected")
+                check(
+                    {pb.ABUSE, pb.HATE} & {r.code for r in abusive.reasons},
+                    "with the ABUSE or HATE reason",
+                )
+
+                banned = stub.Moderate(request("py-5", "vào n.h.a c.a.i này chơi thử đi anh em"), timeout=10)
+                check(banned.action == pb.REJECT, "a banned term in disguise is rejected")
+                check(pb.BLOCKED_TERM in [r.code for r in banned.reasons], "with BLOCKED_TERM")
+
+                burst = [
+                    stub.Moderate(request(f"py-burst-{n}", f"Ý kiến thứ {n} của tôi về bài viết", ip="198.51.100.9"), timeout=10)
+                    for n in range(4)
+                ]
+                limited = burst[-1]
+                check(all(r.action == pb.APPROVE for r in burst[:3]), "a burst within the limit passes")
+                check(pb.RATE_LIMITED in [r.code for r in limited.reasons], "the next comment is RATE_LIMITED")
+                check(limited.retry_after.seconds > 0 or limited.retry_after.nanos > 0, "with retry_after")
 
                 try:
                     stub.Moderate(request("py-3", "   "), timeout=10)
