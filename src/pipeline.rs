@@ -311,8 +311,7 @@ pub fn now_ms() -> u64 {
 /// 128 random bits, hex: unguessable, so a moderation id can be shown to moderators and
 /// put in URLs without revealing how many comments a site gets.
 fn new_moderation_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// Lowercase, trimmed; for Gmail, dots and "+tag" in the local part removed (they all reach

@@ -132,9 +132,29 @@ struct Report {
     errors: u64,
     per_second: f64,
     latencies_us: Vec<f64>,
+    elapsed_s: f64,
 }
 
 impl Report {
+    fn empty() -> Self {
+        Self {
+            calls: 0,
+            errors: 0,
+            per_second: 0.0,
+            latencies_us: Vec::new(),
+            elapsed_s: 0.0,
+        }
+    }
+
+    fn merge(&mut self, other: Report) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.elapsed_s += other.elapsed_s;
+        self.per_second = self.calls as f64 / self.elapsed_s;
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_by(f64::total_cmp);
+    }
+
     fn percentile(&self, q: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return 0.0;
@@ -182,6 +202,7 @@ async fn saturate(rpc: Rpc, channels: &[Channel], concurrency: usize, seconds: u
         errors,
         per_second: latencies_us.len() as f64 / elapsed,
         latencies_us,
+        elapsed_s: elapsed,
     }
 }
 
@@ -234,6 +255,7 @@ async fn paced(rpc: Rpc, channels: &[Channel], rate: f64, seconds: u64, counter:
         errors,
         per_second: latencies_us.len() as f64 / elapsed,
         latencies_us,
+        elapsed_s: elapsed,
     }
 }
 
@@ -272,15 +294,14 @@ async fn main() {
     saturate(Rpc::Echo, &channels, args.concurrency, 1, counter.clone()).await;
     saturate(Rpc::Moderate, &channels, args.concurrency, 1, counter.clone()).await;
 
-    let echo = saturate(Rpc::Echo, &channels, args.concurrency, args.seconds, counter.clone()).await;
-    let moderate = saturate(
-        Rpc::Moderate,
-        &channels,
-        args.concurrency,
-        args.seconds,
-        counter.clone(),
-    )
-    .await;
+    // Echo and Moderate alternate in one-second slices, so a change in the machine's speed
+    // during the run (shared hosts drift by a third) weighs on both sides of the ratio.
+    let mut echo = Report::empty();
+    let mut moderate = Report::empty();
+    for _ in 0..args.seconds {
+        echo.merge(saturate(Rpc::Echo, &channels, args.concurrency, 1, counter.clone()).await);
+        moderate.merge(saturate(Rpc::Moderate, &channels, args.concurrency, 1, counter.clone()).await);
+    }
     let half = paced(
         Rpc::Moderate,
         &channels,
