@@ -13,6 +13,8 @@ use modgate::api::proto::{Author, Client, ModerateRequest};
 use modgate::config::{Config, FileConfig, Overrides};
 use tonic::transport::Channel;
 
+pub mod redis_server;
+
 /// A server running inside the test process; stopped when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,

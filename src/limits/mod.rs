@@ -16,6 +16,9 @@ use governor::{Quota, RateLimiter};
 
 use crate::config::{LimitKey, RateLimit, SitePolicy};
 
+mod shared;
+pub use shared::{RedisLimiter, bucket_key};
+
 type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
 
 struct Rule {
@@ -34,7 +37,7 @@ pub struct LimitSubjects {
 }
 
 impl LimitSubjects {
-    fn key_for(&self, key: LimitKey) -> Option<String> {
+    pub(crate) fn key_for(&self, key: LimitKey) -> Option<String> {
         match key {
             LimitKey::Ip => self.ip.map(|ip| ip.to_string()),
             LimitKey::IpPrefix => self.ip.map(ip_prefix),
@@ -69,6 +72,11 @@ pub fn ip_prefix(ip: IpAddr) -> String {
 pub struct Limited {
     pub rule: String,
     pub retry_after: Duration,
+}
+
+/// How a rule is named in reasons: "ip limit 5/minute (burst 5)".
+pub(crate) fn describe(limit: &RateLimit) -> String {
+    format!("{} limit {} (burst {})", limit.key.as_str(), limit.rate, limit.burst)
 }
 
 /// All sites' rules.
@@ -116,12 +124,7 @@ impl LocalLimiter {
             };
             if let Err(not_until) = rule.limiter.check_key(&key) {
                 return Err(Limited {
-                    rule: format!(
-                        "{} limit {} (burst {})",
-                        rule.limit.key.as_str(),
-                        rule.limit.rate,
-                        rule.limit.burst
-                    ),
+                    rule: describe(&rule.limit),
                     retry_after: not_until.wait_time_from(self.clock.now()),
                 });
             }
