@@ -3,12 +3,14 @@
 //! author history.
 
 pub mod embedded;
+pub mod redis_store;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 pub use embedded::EmbeddedStore;
+pub use redis_store::RedisStore;
 
 use crate::classify::Scores;
 use crate::policy::{Action, Decision};
@@ -100,6 +102,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// Shared state (Redis) could not be reached or did not answer in time.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("storage file {path} is corrupt at line {line}: {message}")]
     Corrupt {
         path: std::path::PathBuf,

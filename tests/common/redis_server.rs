@@ -51,6 +51,23 @@ impl RedisServer {
         panic!("redis-server did not start on a free port in five attempts");
     }
 
+    /// Stops the server without closing its connections (SIGSTOP): a Redis that hangs.
+    pub fn freeze(&self) {
+        assert!(self.signal("-STOP"), "kill -STOP failed");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        assert!(self.signal("-CONT"), "kill -CONT failed");
+    }
+
+    fn signal(&self, which: &str) -> bool {
+        Command::new("kill")
+            .args([which, &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
@@ -76,6 +93,9 @@ fn ping(port: u16) -> bool {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // A test that froze the server and then failed has not thawed it; continue it so
+        // nothing is left stopped whatever happens to the kill.
+        let _ = self.signal("-CONT");
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

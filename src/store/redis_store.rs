@@ -1,0 +1,250 @@
+//! The Redis backend of [`Store`]: what every replica must see the same way.
+//!
+//! Keys of one site share the hash tag `{site}`, so each script below touches one cluster
+//! slot. Every key carries a TTL except the decisions of comments still held (they wait
+//! for a moderator, however long that takes) and the held queue itself:
+//!
+//! | key | holds | lives |
+//! | --- | --- | --- |
+//! | `modgate:{site}:decision:<comment id>` | the decision record (JSON) | the site's retention; held ones until resolved |
+//! | `modgate:{site}:held` | sorted set of held comment ids, by decision time | while non-empty |
+//! | `modgate:{site}:seen:<fingerprint>` | sightings of one text, by time | the duplicate window |
+//! | `modgate:{site}:seen:<fingerprint>:<author>` | the same, for one author | the duplicate window |
+//! | `modgate:{site}:approved:<author>` | count of the author's approved comments | a year after the last |
+//!
+//! Every call is bounded by `timeout`; past it, or when Redis is unreachable, the call
+//! fails with [`StoreError::Unavailable`] and the pipeline's failure policy decides.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use super::{DecisionRecord, Recorded, SeenBefore, Store, StoreError};
+use crate::policy::Action;
+
+/// Sightings kept per text: the duplicate thresholds are single digits, so a flood of one
+/// text is counted up to here and no further, and its memory stays bounded.
+const MAX_SIGHTINGS: u32 = 1000;
+/// How long an author's approval count lives after their last approved comment.
+const AUTHOR_HISTORY: Duration = Duration::from_secs(365 * 86_400);
+
+const RECORD_SCRIPT: &str = r"
+-- KEYS: decision, held queue, author's approval counter (or the decision key again)
+-- ARGV: record JSON, comment id, decided at (ms), held (0/1), approved with author (0/1),
+--       decision TTL (ms), approval counter TTL (ms)
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  return existing
+end
+if ARGV[4] == '1' then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[6])
+end
+if ARGV[5] == '1' then
+  redis.call('INCR', KEYS[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[7])
+end
+return false
+";
+
+const SEEN_SCRIPT: &str = r"
+-- KEYS: sightings of the text, sightings of the text by this author (or the first again)
+-- ARGV: now (ms), window (ms), has author (0/1), a unique member, most sightings kept
+local now, window, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5])
+local function count_then_add(key)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - window))
+  local before = redis.call('ZCARD', key)
+  redis.call('ZADD', key, now, ARGV[4])
+  if before + 1 > cap then
+    redis.call('ZREMRANGEBYRANK', key, 0, before - cap)
+  end
+  redis.call('PEXPIRE', key, window)
+  return before
+end
+local site_wide = count_then_add(KEYS[1])
+local by_author = 0
+if ARGV[3] == '1' then
+  by_author = count_then_add(KEYS[2])
+end
+return {site_wide, by_author}
+";
+
+pub struct RedisStore {
+    conn: ConnectionManager,
+    timeout: Duration,
+    /// Per site; `default_retention` for sites not listed.
+    retention: HashMap<String, Duration>,
+    default_retention: Duration,
+    record_script: redis::Script,
+    seen_script: redis::Script,
+}
+
+fn key(site: &str, rest: &str) -> String {
+    format!("modgate:{{{site}}}:{rest}")
+}
+
+impl RedisStore {
+    /// Connects (bounded by `timeout`) and keeps reconnecting by itself afterwards.
+    pub async fn connect(
+        url: &str,
+        timeout: Duration,
+        retention: HashMap<String, Duration>,
+        default_retention: Duration,
+    ) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
+            .set_response_timeout(Some(timeout));
+        let conn = tokio::time::timeout(
+            timeout.max(Duration::from_secs(2)),
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("redis: connecting timed out".into()))?
+        .map_err(unavailable)?;
+        Ok(Self {
+            conn,
+            timeout,
+            retention,
+            default_retention,
+            record_script: redis::Script::new(RECORD_SCRIPT),
+            seen_script: redis::Script::new(SEEN_SCRIPT),
+        })
+    }
+
+    /// Runs one Redis call within the timeout.
+    async fn bounded<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "redis did not answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+
+    fn retention_of(&self, site: &str) -> Duration {
+        self.retention.get(site).copied().unwrap_or(self.default_retention)
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+fn parse(json: &str) -> Result<DecisionRecord, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Unavailable(format!("redis holds an unreadable decision: {e}")))
+}
+
+#[async_trait::async_trait]
+impl Store for RedisStore {
+    async fn get(&self, site_id: &str, comment_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
+        let mut conn = self.conn.clone();
+        let json: Option<String> = self
+            .bounded(
+                redis::cmd("GET")
+                    .arg(key(site_id, &format!("decision:{comment_id}")))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        json.as_deref().map(parse).transpose()
+    }
+
+    async fn record(&self, record: DecisionRecord) -> Result<Recorded, StoreError> {
+        let mut conn = self.conn.clone();
+        let site = &record.site_id;
+        let decision_key = key(site, &format!("decision:{}", record.comment_id));
+        let approved_author = record
+            .author_key
+            .as_deref()
+            .filter(|_| record.effective_action() == Action::Approve);
+        let json = serde_json::to_string(&record).expect("records serialize");
+        let mut invocation = self.record_script.prepare_invoke();
+        invocation
+            .key(&decision_key)
+            .key(key(site, "held"))
+            .key(approved_author.map_or_else(|| decision_key.clone(), |a| key(site, &format!("approved:{a}"))))
+            .arg(json)
+            .arg(&record.comment_id)
+            .arg(record.decided_at_ms)
+            .arg(u8::from(record.is_held()))
+            .arg(u8::from(approved_author.is_some()))
+            .arg(self.retention_of(site).as_millis().max(1) as u64)
+            .arg(AUTHOR_HISTORY.as_millis() as u64);
+        let existing: Option<String> = self.bounded(invocation.invoke_async(&mut conn)).await?;
+        match existing {
+            None => Ok(Recorded::New),
+            Some(json) => Ok(Recorded::Existing(Box::new(parse(&json)?))),
+        }
+    }
+
+    async fn seen_before(
+        &self,
+        site_id: &str,
+        content_fingerprint: u64,
+        author_key: Option<&str>,
+        window: Duration,
+        now_ms: u64,
+    ) -> Result<SeenBefore, StoreError> {
+        let mut conn = self.conn.clone();
+        let texts = key(site_id, &format!("seen:{content_fingerprint:016x}"));
+        let by_author = author_key.map_or_else(|| texts.clone(), |a| format!("{texts}:{a}"));
+        let member = format!("{now_ms}:{:016x}", rand::random::<u64>());
+        let mut invocation = self.seen_script.prepare_invoke();
+        invocation
+            .key(&texts)
+            .key(by_author)
+            .arg(now_ms)
+            .arg(window.as_millis().max(1) as u64)
+            .arg(u8::from(author_key.is_some()))
+            .arg(member)
+            .arg(MAX_SIGHTINGS);
+        let (site_wide, by_author): (u32, u32) = self.bounded(invocation.invoke_async(&mut conn)).await?;
+        Ok(SeenBefore { by_author, site_wide })
+    }
+
+    async fn approved_count(&self, site_id: &str, author_key: &str) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let count: Option<u64> = self
+            .bounded(
+                redis::cmd("GET")
+                    .arg(key(site_id, &format!("approved:{author_key}")))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(count.unwrap_or(0))
+    }
+
+    async fn held(&self, site_id: &str) -> Result<Vec<DecisionRecord>, StoreError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = self
+            .bounded(
+                redis::cmd("ZRANGE")
+                    .arg(key(site_id, "held"))
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| key(site_id, &format!("decision:{id}"))).collect();
+        let records: Vec<Option<String>> = self
+            .bounded(redis::cmd("MGET").arg(keys).query_async(&mut conn))
+            .await?;
+        let mut held = Vec::with_capacity(records.len());
+        for json in records.into_iter().flatten() {
+            let record = parse(&json)?;
+            if record.is_held() {
+                held.push(record);
+            }
+        }
+        held.sort_by_key(|r| r.decided_at_ms);
+        Ok(held)
+    }
+}

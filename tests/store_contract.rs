@@ -1,0 +1,315 @@
+//! One contract, every backend: each test below runs against the embedded store (a file
+//! in a temporary directory) and against Redis (a private redis-server), through the
+//! `Store` trait the pipeline uses. A backend is correct when it passes all of them.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisServer;
+use modgate::policy::{Action, Decision, ReasonCode, Signal};
+use modgate::store::embedded::Retention;
+use modgate::store::{
+    DecisionRecord, EmbeddedStore, Recorded, RedisStore, ScoresRecord, SeenBefore, Store, StoreError,
+};
+
+const RETENTION: Duration = Duration::from_secs(3600);
+
+/// A store and whatever must live as long as it (its directory, its redis-server).
+struct Backend {
+    store: Arc<dyn Store>,
+    _guard: Box<dyn std::any::Any>,
+}
+
+async fn embedded() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = Retention {
+        by_site: HashMap::new(),
+        default: RETENTION,
+    };
+    let store = EmbeddedStore::open(dir.path(), retention, 0).unwrap();
+    Backend {
+        store: Arc::new(store),
+        _guard: Box::new(dir),
+    }
+}
+
+async fn single_redis() -> Backend {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&server.url(), Duration::from_millis(200), HashMap::new(), RETENTION)
+        .await
+        .unwrap();
+    Backend {
+        store: Arc::new(store),
+        _guard: Box::new(server),
+    }
+}
+
+fn record(site: &str, comment: &str, action: Action, at: u64, author: Option<&str>) -> DecisionRecord {
+    DecisionRecord {
+        moderation_id: format!("m-{site}-{comment}"),
+        site_id: site.into(),
+        comment_id: comment.into(),
+        text_fingerprint: 1,
+        content_fingerprint: 42,
+        decision: Decision {
+            action,
+            reasons: vec![Signal::new(ReasonCode::Spam, action, "spam score 0.97 >= 0.90")],
+            shadow_action: None,
+            retry_after: Some(Duration::from_millis(1500)),
+        },
+        scores: ScoresRecord {
+            spam: 0.97,
+            abuse: 0.01,
+            hate: 0.002,
+        },
+        model_version: "vi-en-test".into(),
+        degraded: false,
+        decided_at_ms: at,
+        author_key: author.map(str::to_string),
+        ip_hash: Some("iphash".into()),
+        thread_id: "bai-viet-1".into(),
+        thread_url: "https://example.vn/bai-viet-1".into(),
+        text: Some(format!("nội dung {comment}")),
+        final_action: None,
+    }
+}
+
+async fn a_decision_is_recorded_once_and_read_back_whole(store: &dyn Store) {
+    let first = record("s", "c1", Action::Hold, 10, Some("a"));
+    assert_eq!(store.get("s", "c1").await.unwrap(), None);
+    assert_eq!(store.record(first.clone()).await.unwrap(), Recorded::New);
+    assert_eq!(store.get("s", "c1").await.unwrap(), Some(first.clone()));
+    // A resubmission (or a racing retry) gets the first decision back, unchanged.
+    let second = record("s", "c1", Action::Approve, 20, Some("a"));
+    assert_eq!(
+        store.record(second).await.unwrap(),
+        Recorded::Existing(Box::new(first.clone()))
+    );
+    assert_eq!(store.get("s", "c1").await.unwrap(), Some(first));
+    // The same comment id on another site is another comment.
+    assert_eq!(store.get("t", "c1").await.unwrap(), None);
+}
+
+async fn the_held_queue_lists_held_comments_of_one_site_oldest_first(store: &dyn Store) {
+    store.record(record("s", "late", Action::Hold, 30, None)).await.unwrap();
+    store
+        .record(record("s", "early", Action::Hold, 10, None))
+        .await
+        .unwrap();
+    store
+        .record(record("s", "fine", Action::Approve, 20, None))
+        .await
+        .unwrap();
+    store
+        .record(record("s", "bad", Action::Reject, 25, None))
+        .await
+        .unwrap();
+    store
+        .record(record("t", "elsewhere", Action::Hold, 5, None))
+        .await
+        .unwrap();
+    let held: Vec<String> = store
+        .held("s")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.comment_id)
+        .collect();
+    assert_eq!(held, ["early", "late"]);
+    assert!(store.held("nobody").await.unwrap().is_empty());
+}
+
+async fn approvals_are_counted_per_author_and_site(store: &dyn Store) {
+    store
+        .record(record("s", "1", Action::Approve, 1, Some("x")))
+        .await
+        .unwrap();
+    store
+        .record(record("s", "2", Action::Approve, 2, Some("x")))
+        .await
+        .unwrap();
+    store
+        .record(record("s", "3", Action::Hold, 3, Some("x")))
+        .await
+        .unwrap();
+    store.record(record("s", "4", Action::Approve, 4, None)).await.unwrap();
+    store
+        .record(record("t", "5", Action::Approve, 5, Some("x")))
+        .await
+        .unwrap();
+    // A resubmission counts nothing twice.
+    store
+        .record(record("s", "1", Action::Approve, 6, Some("x")))
+        .await
+        .unwrap();
+    assert_eq!(store.approved_count("s", "x").await.unwrap(), 2);
+    assert_eq!(store.approved_count("t", "x").await.unwrap(), 1);
+    assert_eq!(store.approved_count("s", "y").await.unwrap(), 0);
+}
+
+async fn sightings_count_by_author_and_site_within_the_window(store: &dyn Store) {
+    let window = Duration::from_secs(60);
+    let seen = |author: &'static str, at: u64| store.seen_before("s", 7, Some(author), window, at);
+    assert_eq!(
+        seen("x", 1_000).await.unwrap(),
+        SeenBefore {
+            by_author: 0,
+            site_wide: 0
+        }
+    );
+    seen("y", 2_000).await.unwrap();
+    assert_eq!(
+        seen("x", 3_000).await.unwrap(),
+        SeenBefore {
+            by_author: 1,
+            site_wide: 2
+        }
+    );
+    // At 62 s the sighting at 1 s has left the window; x's one at 3 s has not.
+    assert_eq!(
+        seen("y", 62_000).await.unwrap(),
+        SeenBefore {
+            by_author: 1,
+            site_wide: 2
+        }
+    );
+    assert_eq!(
+        seen("x", 200_000).await.unwrap(),
+        SeenBefore {
+            by_author: 0,
+            site_wide: 0
+        },
+        "all earlier sightings expired"
+    );
+    let other_text = store.seen_before("s", 8, Some("x"), window, 200_000).await.unwrap();
+    assert_eq!(other_text.site_wide, 0);
+    let other_site = store.seen_before("t", 7, Some("x"), window, 200_000).await.unwrap();
+    assert_eq!(other_site.site_wide, 0);
+    let anonymous = store.seen_before("s", 7, None, window, 200_001).await.unwrap();
+    assert_eq!(
+        anonymous,
+        SeenBefore {
+            by_author: 0,
+            site_wide: 1
+        }
+    );
+}
+
+macro_rules! contract_for {
+    ($backend:ident; $($test:ident),+) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let backend = super::$backend().await;
+                    super::$test(&*backend.store).await;
+                }
+            )+
+        }
+    };
+}
+
+macro_rules! contract {
+    ($($test:ident),+ $(,)?) => {
+        contract_for!(embedded; $($test),+);
+        contract_for!(single_redis; $($test),+);
+    };
+}
+
+contract!(
+    a_decision_is_recorded_once_and_read_back_whole,
+    the_held_queue_lists_held_comments_of_one_site_oldest_first,
+    approvals_are_counted_per_author_and_site,
+    sightings_count_by_author_and_site_within_the_window,
+);
+
+#[tokio::test]
+async fn redis_going_away_is_an_unavailable_error_within_the_timeout() {
+    let server = RedisServer::start();
+    let timeout = Duration::from_millis(100);
+    let store = RedisStore::connect(&server.url(), timeout, HashMap::new(), RETENTION)
+        .await
+        .unwrap();
+    store.record(record("s", "c", Action::Hold, 1, None)).await.unwrap();
+    drop(server);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let error = store.get("s", "c").await.unwrap_err();
+        assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+        assert!(
+            started.elapsed() < timeout + Duration::from_millis(50),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_redis_that_stops_answering_is_unavailable_within_the_timeout() {
+    let server = RedisServer::start();
+    let timeout = Duration::from_millis(100);
+    let store = RedisStore::connect(&server.url(), timeout, HashMap::new(), RETENTION)
+        .await
+        .unwrap();
+    store.record(record("s", "c", Action::Hold, 1, None)).await.unwrap();
+    server.freeze();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let error = store.get("s", "c").await.unwrap_err();
+        assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+        assert!(
+            started.elapsed() < timeout + Duration::from_millis(50),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    server.thaw();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match store.get("s", "c").await {
+            Ok(found) => {
+                assert!(found.is_some(), "the held decision is still there");
+                break;
+            }
+            Err(e) if Instant::now() > deadline => panic!("no recovery within 2 s: {e:?}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn redis_keeps_held_decisions_without_expiry_and_expires_the_rest() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&server.url(), Duration::from_millis(200), HashMap::new(), RETENTION)
+        .await
+        .unwrap();
+    store.record(record("s", "held", Action::Hold, 1, None)).await.unwrap();
+    store
+        .record(record("s", "done", Action::Approve, 1, Some("x")))
+        .await
+        .unwrap();
+    store
+        .seen_before("s", 9, Some("x"), Duration::from_secs(60), 1)
+        .await
+        .unwrap();
+    let mut conn = server.connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+    assert_eq!(
+        keys.len(),
+        6,
+        "two decisions, the queue, one counter, two sighting sets: {keys:?}"
+    );
+    for key in keys {
+        let ttl_ms: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
+        let lives_forever = key.ends_with(":decision:held") || key.ends_with(":held");
+        assert!(key.starts_with("modgate:{s}:"), "one hash tag per site: {key}");
+        if lives_forever {
+            assert_eq!(ttl_ms, -1, "{key} waits for a moderator");
+        } else {
+            assert!(ttl_ms > 0, "{key} must expire (PTTL {ttl_ms})");
+        }
+    }
+}
