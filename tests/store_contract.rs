@@ -12,7 +12,7 @@ use common::redis_server::RedisServer;
 use modgate::policy::{Action, Decision, ReasonCode, Signal};
 use modgate::store::embedded::Retention;
 use modgate::store::{
-    DecisionRecord, EmbeddedStore, Recorded, RedisStore, ScoresRecord, SeenBefore, Store, StoreError,
+    DecisionRecord, EmbeddedStore, Recorded, RedisLink, RedisStore, ScoresRecord, SeenBefore, Store, StoreError,
 };
 
 const RETENTION: Duration = Duration::from_secs(3600);
@@ -36,11 +36,16 @@ async fn embedded() -> Backend {
     }
 }
 
-async fn single_redis() -> Backend {
-    let server = RedisServer::start();
-    let store = RedisStore::connect(&server.url(), Duration::from_millis(200), HashMap::new(), RETENTION)
+async fn redis_store(server: &RedisServer, timeout: Duration) -> RedisStore {
+    let link = RedisLink::connect(&server.url(), timeout, Duration::from_secs(2))
         .await
         .unwrap();
+    RedisStore::new(Arc::new(link), HashMap::new(), RETENTION)
+}
+
+async fn single_redis() -> Backend {
+    let server = RedisServer::start();
+    let store = redis_store(&server, Duration::from_millis(200)).await;
     Backend {
         store: Arc::new(store),
         _guard: Box::new(server),
@@ -230,9 +235,7 @@ contract!(
 async fn redis_going_away_is_an_unavailable_error_within_the_timeout() {
     let server = RedisServer::start();
     let timeout = Duration::from_millis(100);
-    let store = RedisStore::connect(&server.url(), timeout, HashMap::new(), RETENTION)
-        .await
-        .unwrap();
+    let store = redis_store(&server, timeout).await;
     store.record(record("s", "c", Action::Hold, 1, None)).await.unwrap();
     drop(server);
     for _ in 0..3 {
@@ -251,9 +254,7 @@ async fn redis_going_away_is_an_unavailable_error_within_the_timeout() {
 async fn a_redis_that_stops_answering_is_unavailable_within_the_timeout() {
     let server = RedisServer::start();
     let timeout = Duration::from_millis(100);
-    let store = RedisStore::connect(&server.url(), timeout, HashMap::new(), RETENTION)
-        .await
-        .unwrap();
+    let store = redis_store(&server, timeout).await;
     store.record(record("s", "c", Action::Hold, 1, None)).await.unwrap();
     server.freeze();
     for _ in 0..3 {
@@ -283,9 +284,7 @@ async fn a_redis_that_stops_answering_is_unavailable_within_the_timeout() {
 #[tokio::test]
 async fn redis_keeps_held_decisions_without_expiry_and_expires_the_rest() {
     let server = RedisServer::start();
-    let store = RedisStore::connect(&server.url(), Duration::from_millis(200), HashMap::new(), RETENTION)
-        .await
-        .unwrap();
+    let store = redis_store(&server, Duration::from_millis(200)).await;
     store.record(record("s", "held", Action::Hold, 1, None)).await.unwrap();
     store
         .record(record("s", "done", Action::Approve, 1, Some("x")))

@@ -14,10 +14,14 @@
 //!
 //! Every call is bounded by `timeout`; past it, or when Redis is unreachable, the call
 //! fails with [`StoreError::Unavailable`] and the pipeline's failure policy decides.
+//! After a failure, [`RedisLink`] answers "unavailable" at once for a short pause instead
+//! of letting every call wait out the timeout again, then lets one call through to see
+//! whether Redis is back (the connection manager reconnects by itself).
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 
@@ -73,9 +77,91 @@ end
 return {site_wide, by_author}
 ";
 
-pub struct RedisStore {
+/// How long calls skip Redis after one failed, before one is let through again.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_millis(250);
+
+/// The connection every Redis-backed part shares, with its time limit and a breaker.
+pub struct RedisLink {
     conn: ConnectionManager,
     timeout: Duration,
+    /// Zero while Redis answers; else when (in ms since `epoch`) to try it again.
+    paused_until_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl RedisLink {
+    /// Connects, waiting at most `connect_timeout`; afterwards reconnects by itself.
+    pub async fn connect(url: &str, timeout: Duration, connect_timeout: Duration) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(timeout));
+        let conn = tokio::time::timeout(connect_timeout, ConnectionManager::new_with_config(client, config))
+            .await
+            .map_err(|_| StoreError::Unavailable(format!("redis: no connection within {connect_timeout:?}")))?
+            .map_err(unavailable)?;
+        Ok(Self {
+            conn,
+            timeout,
+            paused_until_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Runs one Redis call within the timeout, or fails at once while paused.
+    pub async fn run<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        let paused_until = self.paused_until_ms.load(Ordering::Relaxed);
+        if paused_until != 0 {
+            if now_ms < paused_until {
+                return Err(StoreError::Unavailable(
+                    "redis is unavailable (retrying shortly)".into(),
+                ));
+            }
+            // One call probes; the others keep skipping until it reports.
+            if self
+                .paused_until_ms
+                .compare_exchange(
+                    paused_until,
+                    now_ms + PAUSE_AFTER_FAILURE.as_millis() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
+                return Err(StoreError::Unavailable(
+                    "redis is unavailable (retrying shortly)".into(),
+                ));
+            }
+        }
+        let result = match tokio::time::timeout(self.timeout, call(self.conn.clone())).await {
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "redis did not answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        };
+        match &result {
+            Ok(_) => self.paused_until_ms.store(0, Ordering::Relaxed),
+            Err(_) => {
+                let until = self.epoch.elapsed().as_millis() as u64 + PAUSE_AFTER_FAILURE.as_millis() as u64;
+                self.paused_until_ms.store(until.max(1), Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+pub struct RedisStore {
+    link: std::sync::Arc<RedisLink>,
     /// Per site; `default_retention` for sites not listed.
     retention: HashMap<String, Duration>,
     default_retention: Duration,
@@ -88,42 +174,17 @@ fn key(site: &str, rest: &str) -> String {
 }
 
 impl RedisStore {
-    /// Connects (bounded by `timeout`) and keeps reconnecting by itself afterwards.
-    pub async fn connect(
-        url: &str,
-        timeout: Duration,
+    pub fn new(
+        link: std::sync::Arc<RedisLink>,
         retention: HashMap<String, Duration>,
         default_retention: Duration,
-    ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
-            .set_response_timeout(Some(timeout));
-        let conn = tokio::time::timeout(
-            timeout.max(Duration::from_secs(2)),
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| StoreError::Unavailable("redis: connecting timed out".into()))?
-        .map_err(unavailable)?;
-        Ok(Self {
-            conn,
-            timeout,
+    ) -> Self {
+        Self {
+            link,
             retention,
             default_retention,
             record_script: redis::Script::new(RECORD_SCRIPT),
             seen_script: redis::Script::new(SEEN_SCRIPT),
-        })
-    }
-
-    /// Runs one Redis call within the timeout.
-    async fn bounded<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "redis did not answer within {} ms",
-                self.timeout.as_millis()
-            ))),
         }
     }
 
@@ -143,19 +204,15 @@ fn parse(json: &str) -> Result<DecisionRecord, StoreError> {
 #[async_trait::async_trait]
 impl Store for RedisStore {
     async fn get(&self, site_id: &str, comment_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
-        let mut conn = self.conn.clone();
+        let decision = key(site_id, &format!("decision:{comment_id}"));
         let json: Option<String> = self
-            .bounded(
-                redis::cmd("GET")
-                    .arg(key(site_id, &format!("decision:{comment_id}")))
-                    .query_async(&mut conn),
-            )
+            .link
+            .run(|mut conn| async move { redis::cmd("GET").arg(decision).query_async(&mut conn).await })
             .await?;
         json.as_deref().map(parse).transpose()
     }
 
     async fn record(&self, record: DecisionRecord) -> Result<Recorded, StoreError> {
-        let mut conn = self.conn.clone();
         let site = &record.site_id;
         let decision_key = key(site, &format!("decision:{}", record.comment_id));
         let approved_author = record
@@ -175,7 +232,10 @@ impl Store for RedisStore {
             .arg(u8::from(approved_author.is_some()))
             .arg(self.retention_of(site).as_millis().max(1) as u64)
             .arg(AUTHOR_HISTORY.as_millis() as u64);
-        let existing: Option<String> = self.bounded(invocation.invoke_async(&mut conn)).await?;
+        let existing: Option<String> = self
+            .link
+            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
         match existing {
             None => Ok(Recorded::New),
             Some(json) => Ok(Recorded::Existing(Box::new(parse(&json)?))),
@@ -190,7 +250,6 @@ impl Store for RedisStore {
         window: Duration,
         now_ms: u64,
     ) -> Result<SeenBefore, StoreError> {
-        let mut conn = self.conn.clone();
         let texts = key(site_id, &format!("seen:{content_fingerprint:016x}"));
         let by_author = author_key.map_or_else(|| texts.clone(), |a| format!("{texts}:{a}"));
         let member = format!("{now_ms}:{:016x}", rand::random::<u64>());
@@ -203,39 +262,42 @@ impl Store for RedisStore {
             .arg(u8::from(author_key.is_some()))
             .arg(member)
             .arg(MAX_SIGHTINGS);
-        let (site_wide, by_author): (u32, u32) = self.bounded(invocation.invoke_async(&mut conn)).await?;
+        let (site_wide, by_author): (u32, u32) = self
+            .link
+            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
         Ok(SeenBefore { by_author, site_wide })
     }
 
     async fn approved_count(&self, site_id: &str, author_key: &str) -> Result<u64, StoreError> {
-        let mut conn = self.conn.clone();
+        let counter = key(site_id, &format!("approved:{author_key}"));
         let count: Option<u64> = self
-            .bounded(
-                redis::cmd("GET")
-                    .arg(key(site_id, &format!("approved:{author_key}")))
-                    .query_async(&mut conn),
-            )
+            .link
+            .run(|mut conn| async move { redis::cmd("GET").arg(counter).query_async(&mut conn).await })
             .await?;
         Ok(count.unwrap_or(0))
     }
 
     async fn held(&self, site_id: &str) -> Result<Vec<DecisionRecord>, StoreError> {
-        let mut conn = self.conn.clone();
+        let queue = key(site_id, "held");
         let ids: Vec<String> = self
-            .bounded(
+            .link
+            .run(|mut conn| async move {
                 redis::cmd("ZRANGE")
-                    .arg(key(site_id, "held"))
+                    .arg(queue)
                     .arg(0)
                     .arg(-1)
-                    .query_async(&mut conn),
-            )
+                    .query_async(&mut conn)
+                    .await
+            })
             .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = ids.iter().map(|id| key(site_id, &format!("decision:{id}"))).collect();
         let records: Vec<Option<String>> = self
-            .bounded(redis::cmd("MGET").arg(keys).query_async(&mut conn))
+            .link
+            .run(|mut conn| async move { redis::cmd("MGET").arg(keys).query_async(&mut conn).await })
             .await?;
         let mut held = Vec::with_capacity(records.len());
         for json in records.into_iter().flatten() {
