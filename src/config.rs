@@ -21,6 +21,8 @@ use crate::text::TextAnalysis;
 pub struct FileConfig {
     #[serde(default)]
     pub server: ServerSection,
+    /// Shared state for several replicas; unset: the embedded single-node backend.
+    pub redis: Option<RedisSection>,
     /// Sites by id. Empty: one `default` site with default settings.
     #[serde(default)]
     pub sites: BTreeMap<String, SiteSection>,
@@ -88,6 +90,19 @@ fn default_log_format() -> String {
     "plain".to_string()
 }
 
+/// `[redis]`: setting a URL moves all state (rate limits, decisions, the held queue,
+/// duplicates, author history) to Redis.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    /// `redis://[user:password@]host:port[/db]` or `redis+unix:///path/to/socket`.
+    pub url: Option<String>,
+    /// Longest wait for one Redis call before the site's failure policy decides.
+    pub timeout_ms: Option<u64>,
+    /// Longest wait for the first connection at start.
+    pub connect_timeout_ms: Option<u64>,
+}
+
 /// One site's policy, as written in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +145,9 @@ pub struct SiteSection {
     pub rate_limits: Option<Vec<RateLimitSection>>,
     /// Copies of the same text site-wide within a day before DUPLICATE holds it.
     pub duplicate_site_copies: Option<u32>,
+    /// When Redis is unavailable: "fail_open" (local limits only, decision marked
+    /// degraded) or "fail_closed" (HOLD with DEPENDENCY_UNAVAILABLE).
+    pub redis_failure: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -162,6 +180,7 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub metrics_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub redis_url: Option<String>,
 }
 
 /// What a rate limit counts.
@@ -197,6 +216,63 @@ pub struct RateLimit {
     pub burst: u32,
     /// As written, for messages.
     pub rate: String,
+}
+
+/// What a site's calls do while Redis is unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedisFailure {
+    /// Decide with what this process knows (its own rate limits, no shared history) and
+    /// mark the decision degraded.
+    #[default]
+    FailOpen,
+    /// Hold every comment for a moderator, with DEPENDENCY_UNAVAILABLE.
+    FailClosed,
+}
+
+/// Validated `[redis]` settings.
+#[derive(Clone, PartialEq)]
+pub struct RedisConfig {
+    pub url: String,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// The URL with any password replaced, for logs and messages.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.redacted_url())
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// `redis://user:secret@host` -> `redis://user:***@host`; URLs without a password are
+/// returned as they are.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or("", |(user, _)| user);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{path}")
+            } else {
+                format!("{scheme}://***@{host}{path}")
+            }
+        }
+        None => url.to_string(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +347,7 @@ pub struct SitePolicy {
     pub thresholds: ThresholdSection,
     pub rate_limits: Vec<RateLimit>,
     pub duplicate_site_copies: u32,
+    pub redis_failure: RedisFailure,
 }
 
 /// The validated configuration the server runs with.
@@ -285,6 +362,8 @@ pub struct Config {
     pub json_logs: bool,
     pub diagnostics: bool,
     pub hash_salt: Option<String>,
+    /// Set: all state lives in Redis; unset: the embedded backend under `data_dir`.
+    pub redis: Option<RedisConfig>,
     pub sites: BTreeMap<String, SitePolicy>,
 }
 
@@ -328,6 +407,7 @@ impl Config {
             }
             None => FileConfig {
                 server: ServerSection::default(),
+                redis: None,
                 sites: BTreeMap::new(),
             },
         };
@@ -344,6 +424,10 @@ impl Config {
         if let Some(dir) = &overrides.data_dir {
             file.server.data_dir = dir.clone();
         }
+        if let Some(url) = &overrides.redis_url {
+            file.redis.get_or_insert_with(RedisSection::default).url = Some(url.clone());
+        }
+        let redis = validate_redis(file.redis)?;
         let server = file.server;
         let listen = parse_addr("server.listen (MODGATE_LISTEN)", &server.listen)?;
         let metrics_listen = match &server.metrics_listen {
@@ -402,9 +486,57 @@ impl Config {
             json_logs,
             diagnostics: server.diagnostics,
             hash_salt: server.hash_salt,
+            redis,
             sites,
         })
     }
+}
+
+fn validate_redis(section: Option<RedisSection>) -> Result<Option<RedisConfig>, ConfigError> {
+    let Some(section) = section else {
+        return Ok(None);
+    };
+    let Some(url) = section.url.filter(|u| !u.trim().is_empty()) else {
+        if section.timeout_ms.is_some() || section.connect_timeout_ms.is_some() {
+            return err("redis.url (MODGATE_REDIS_URL): required when [redis] has other settings");
+        }
+        return Ok(None);
+    };
+    let url = url.trim().to_string();
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    match scheme {
+        "redis" | "redis+unix" | "unix" => {}
+        "rediss" => {
+            return err(format!(
+                "redis.url (MODGATE_REDIS_URL): TLS (rediss://) is not built into this modgate yet; got {}",
+                redact_url(&url)
+            ));
+        }
+        _ => {
+            return err(format!(
+                "redis.url (MODGATE_REDIS_URL): expected redis://host:port or redis+unix:///path, got {}",
+                redact_url(&url)
+            ));
+        }
+    }
+    if let Err(e) = redis::Client::open(url.as_str()) {
+        return err(format!("redis.url (MODGATE_REDIS_URL): {} ({e})", redact_url(&url)));
+    }
+    let timeout_ms = section.timeout_ms.unwrap_or(50);
+    if !(1..=10_000).contains(&timeout_ms) {
+        return err(format!("redis.timeout_ms: 1 to 10000, got {timeout_ms}"));
+    }
+    let connect_timeout_ms = section.connect_timeout_ms.unwrap_or(5_000);
+    if !(1..=120_000).contains(&connect_timeout_ms) {
+        return err(format!(
+            "redis.connect_timeout_ms: 1 to 120000, got {connect_timeout_ms}"
+        ));
+    }
+    Ok(Some(RedisConfig {
+        url,
+        timeout: Duration::from_millis(timeout_ms),
+        connect_timeout: Duration::from_millis(connect_timeout_ms),
+    }))
 }
 
 fn parse_addr(name: &str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -504,6 +636,15 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
             })
             .collect()
     };
+    let redis_failure = match s.redis_failure.as_deref().unwrap_or("fail_open") {
+        "fail_open" => RedisFailure::FailOpen,
+        "fail_closed" => RedisFailure::FailClosed,
+        other => {
+            return err(format!(
+                "sites.{id}.redis_failure: expected \"fail_open\" or \"fail_closed\", got {other:?}"
+            ));
+        }
+    };
     let rate_limits = match s.rate_limits {
         None => default_rate_limits(),
         Some(list) => list
@@ -528,6 +669,7 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
         thresholds: t,
         rate_limits,
         duplicate_site_copies: s.duplicate_site_copies.unwrap_or(5).max(2),
+        redis_failure,
     })
 }
 
@@ -624,6 +766,41 @@ mod tests {
     }
 
     #[test]
+    fn redis_urls_lose_their_password_in_messages() {
+        assert_eq!(redact_url("redis://:s3cret@cache:6379/0"), "redis://:***@cache:6379/0");
+        assert_eq!(
+            redact_url("redis://app:s3cret@cache:6379"),
+            "redis://app:***@cache:6379"
+        );
+        assert_eq!(redact_url("redis://cache:6379/2"), "redis://cache:6379/2");
+        assert_eq!(
+            redact_url("redis+unix:///run/redis.sock"),
+            "redis+unix:///run/redis.sock"
+        );
+        let e = load("[redis]\nurl = \"http://app:s3cret@cache\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("s3cret"), "{e}");
+        let config = load("[redis]\nurl = \"redis://app:s3cret@cache:6379\"\n").unwrap();
+        let redis = config.redis.expect("redis configured");
+        assert_eq!(redis.timeout, Duration::from_millis(50), "default timeout");
+        assert!(!format!("{redis:?}").contains("s3cret"));
+        assert_eq!(config.sites["default"].redis_failure, RedisFailure::FailOpen);
+    }
+
+    #[test]
+    fn the_redis_url_override_switches_the_backend() {
+        let overrides = Overrides {
+            redis_url: Some("redis://127.0.0.1:6390".into()),
+            ..Overrides::default()
+        };
+        let config = Config::from_file(toml::from_str("").unwrap(), &overrides).unwrap();
+        assert_eq!(config.redis.unwrap().url, "redis://127.0.0.1:6390");
+        let embedded = Config::from_file(toml::from_str("").unwrap(), &Overrides::default()).unwrap();
+        assert!(embedded.redis.is_none());
+    }
+
+    #[test]
     fn errors_name_the_setting() {
         for (text, expected) in [
             ("[sites.a]\ncaptcha = \"sometimes\"\n", "sites.a.captcha"),
@@ -648,6 +825,11 @@ mod tests {
             ("[server]\nlisten = \"nowhere\"\n", "server.listen"),
             ("[server]\nlog_format = \"xml\"\n", "server.log_format"),
             ("[sites.a]\nspam_treshold = 0.5\n", "unknown field"),
+            ("[sites.a]\nredis_failure = \"panic\"\n", "sites.a.redis_failure"),
+            ("[redis]\nurl = \"http://cache:6379\"\n", "redis.url"),
+            ("[redis]\nurl = \"rediss://cache:6380\"\n", "TLS"),
+            ("[redis]\nurl = \"redis://cache\"\ntimeout_ms = 0\n", "redis.timeout_ms"),
+            ("[redis]\ntimeout_ms = 20\n", "redis.url (MODGATE_REDIS_URL): required"),
         ] {
             let e = load(text).unwrap_err().to_string();
             assert!(e.contains(expected), "{text:?}: {e}");

@@ -17,10 +17,10 @@ use sha2::Sha256;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::classify::{ClassifierHandle, HeadKind};
-use crate::config::{CaptchaMode, ScoreThresholds, SitePolicy, Term};
-use crate::limits::{LimitSubjects, LocalLimiter};
+use crate::config::{CaptchaMode, RedisFailure, ScoreThresholds, SitePolicy, Term};
+use crate::limits::{LimitSubjects, Limited, LocalLimiter, RedisLimiter};
 use crate::policy::{Action, ReasonCode, Signal, SiteThresholds, decide, score_signals};
-use crate::store::{DecisionRecord, Recorded, Store, StoreError};
+use crate::store::{DecisionRecord, Recorded, RedisLink, Store, StoreError};
 use crate::text::{TextAnalysis, TokenKind};
 
 /// A comment that passed validation.
@@ -50,12 +50,22 @@ pub enum PipelineError {
     Store(#[from] StoreError),
 }
 
+/// Rate limits counted in Redis, shared by every replica.
+pub struct SharedLimits {
+    pub limiter: RedisLimiter,
+    pub link: Arc<RedisLink>,
+}
+
 /// Everything the pipeline needs, shared by all calls.
 pub struct Pipeline {
     sites: std::collections::BTreeMap<String, SitePolicy>,
     classifier: Arc<ClassifierHandle>,
     store: Arc<dyn Store>,
+    /// In process: the only limits on the embedded backend; with Redis, a shock absorber
+    /// in front of the shared limits (a comment this process alone has no room for needs
+    /// no round trip) and the limits that still apply while Redis is away.
     limiter: LocalLimiter,
+    shared_limits: Option<SharedLimits>,
     /// Secret mixed into every stored hash of an IP or e-mail address.
     salt: Vec<u8>,
     /// Serializes calls for the same comment (sharded by key hash).
@@ -70,6 +80,7 @@ impl Pipeline {
         sites: std::collections::BTreeMap<String, SitePolicy>,
         classifier: Arc<ClassifierHandle>,
         store: Arc<dyn Store>,
+        shared_limits: Option<SharedLimits>,
         salt: Vec<u8>,
     ) -> Self {
         let limiter = LocalLimiter::new(sites.values());
@@ -79,6 +90,7 @@ impl Pipeline {
             classifier,
             store,
             limiter,
+            shared_limits,
             salt,
             comment_locks,
         }
@@ -136,9 +148,10 @@ impl Pipeline {
         // Idempotency: the same comment gets the same decision and is not counted again.
         let text_fingerprint = xxh3_64(comment.text.as_bytes());
         let stage = Instant::now();
-        let existing = self.store.get(&comment.site_id, &comment.comment_id).await?;
+        let mut outage = Outage::default();
+        let existing = outage.tolerate(self.store.get(&comment.site_id, &comment.comment_id).await)?;
         times.mark("idempotency", stage);
-        if let Some(existing) = existing {
+        if let Some(existing) = existing.flatten() {
             return if existing.text_fingerprint == text_fingerprint {
                 Ok(existing)
             } else {
@@ -177,7 +190,7 @@ impl Pipeline {
             thread: (!comment.thread_id.is_empty()).then(|| comment.thread_id.clone()),
         };
         let mut retry_after = None;
-        if let Err(limited) = self.limiter.check(&site.id, &subjects) {
+        if let Err(limited) = self.check_limits(site, &subjects, &mut outage).await {
             let seconds = limited.retry_after.as_secs_f64();
             signals.push(Signal::new(
                 ReasonCode::RateLimited,
@@ -218,17 +231,22 @@ impl Pipeline {
         let stage = Instant::now();
         let content: String = analysis.compact().iter().collect();
         let content_fingerprint = xxh3_64(content.as_bytes());
-        if content.chars().count() >= 12 {
-            let seen = self
-                .store
-                .seen_before(
-                    &site.id,
-                    content_fingerprint,
-                    author_key.as_deref().or(ip_hash.as_deref()),
-                    DUPLICATE_WINDOW,
-                    now_ms,
-                )
-                .await?;
+        let seen = if content.chars().count() >= 12 {
+            outage.tolerate(
+                self.store
+                    .seen_before(
+                        &site.id,
+                        content_fingerprint,
+                        author_key.as_deref().or(ip_hash.as_deref()),
+                        DUPLICATE_WINDOW,
+                        now_ms,
+                    )
+                    .await,
+            )?
+        } else {
+            None
+        };
+        if let Some(seen) = seen {
             if seen.by_author > 0 {
                 signals.push(Signal::new(
                     ReasonCode::Duplicate,
@@ -248,10 +266,11 @@ impl Pipeline {
         }
         if site.hold_new_authors {
             let approved = match &author_key {
-                Some(author) => self.store.approved_count(&site.id, author).await?,
-                None => 0,
+                Some(author) => outage.tolerate(self.store.approved_count(&site.id, author).await)?,
+                None => Some(0),
             };
-            if approved == 0 {
+            // Unknown while Redis is away: the failure policy speaks for it instead.
+            if approved == Some(0) {
                 signals.push(Signal::new(
                     ReasonCode::NewAuthor,
                     Action::Hold,
@@ -262,6 +281,15 @@ impl Pipeline {
 
         times.mark("duplicates_and_history", stage);
 
+        if let Some(reason) = &outage.reason
+            && site.redis_failure == RedisFailure::FailClosed
+        {
+            signals.push(Signal::new(
+                ReasonCode::DependencyUnavailable,
+                Action::Hold,
+                format!("held by the site's fail_closed policy: {reason}"),
+            ));
+        }
         let decision = decide(signals, site.shadow_mode, retry_after);
         let keep_text = decision.action == Action::Hold || site.retention > Duration::ZERO;
         let record = DecisionRecord {
@@ -273,7 +301,7 @@ impl Pipeline {
             decision,
             scores: scores.into(),
             model_version: classifier.version().to_string(),
-            degraded: false,
+            degraded: outage.reason.is_some(),
             decided_at_ms: now_ms,
             author_key,
             ip_hash,
@@ -283,11 +311,66 @@ impl Pipeline {
             final_action: None,
         };
         let stage = Instant::now();
-        let recorded = self.store.record(record.clone()).await?;
+        let recorded = self.store.record(record.clone()).await;
         times.mark("record", stage);
         match recorded {
-            Recorded::New => Ok(record),
-            Recorded::Existing(existing) => Ok(*existing),
+            Ok(Recorded::New) => Ok(record),
+            Ok(Recorded::Existing(existing)) => Ok(*existing),
+            // Answered but not stored: the CMS sees `degraded` and keeps its own copy.
+            Err(StoreError::Unavailable(reason)) => {
+                tracing::warn!(site = %record.site_id, moderation_id = %record.moderation_id, %reason, "decision not stored: shared state unavailable");
+                Ok(DecisionRecord {
+                    degraded: true,
+                    ..record
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The site's rate limits: this process's first, then (when there is one) the
+    /// shared count in Redis, in one round trip.
+    async fn check_limits(
+        &self,
+        site: &SitePolicy,
+        subjects: &LimitSubjects,
+        outage: &mut Outage,
+    ) -> Result<(), Limited> {
+        self.limiter.check(&site.id, subjects)?;
+        let Some(shared) = &self.shared_limits else {
+            return Ok(());
+        };
+        let checked = shared
+            .link
+            .run(|mut conn| async move { shared.limiter.check(&mut conn, &site.id, subjects).await })
+            .await;
+        match outage.tolerate(checked) {
+            Ok(Some(verdict)) => verdict,
+            // Redis is away: the local limits above are the ones that apply.
+            Ok(None) => Ok(()),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Whether shared state failed during one call, and why (for the decision's reason).
+#[derive(Default)]
+struct Outage {
+    reason: Option<String>,
+}
+
+impl Outage {
+    /// Passes results through; an unavailable shared store becomes `None` and is noted,
+    /// so the call goes on with what this process knows. Other errors (the embedded
+    /// store's disk) still fail the call.
+    fn tolerate<T>(&mut self, result: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(StoreError::Unavailable(reason)) => {
+                self.reason.get_or_insert(reason);
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 }

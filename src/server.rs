@@ -19,9 +19,10 @@ use crate::api::{DiagnosticsService, ModerationService, proto};
 use crate::classify::shipped::shipped_model;
 use crate::classify::{Classifier, ClassifierHandle};
 use crate::config::Config;
-use crate::pipeline::{Pipeline, now_ms};
-use crate::store::EmbeddedStore;
+use crate::limits::RedisLimiter;
+use crate::pipeline::{Pipeline, SharedLimits, now_ms};
 use crate::store::embedded::Retention;
+use crate::store::{EmbeddedStore, RedisLink, RedisStore, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -31,6 +32,8 @@ pub enum ServeError {
     DataDir { path: String, message: String },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("redis at {url}: {message}")]
+    Redis { url: String, message: String },
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("reflection: {0}")]
@@ -100,31 +103,61 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub struct Prepared {
     pub config: Config,
     pub pipeline: Arc<Pipeline>,
-    pub store: Arc<EmbeddedStore>,
+    /// The embedded backend, when Redis is not configured (it needs syncing and compacting).
+    pub embedded: Option<Arc<EmbeddedStore>>,
     pub metrics: Arc<Metrics>,
 }
 
-/// Loads the model and opens the state. Fails before anything listens.
-pub fn prepare(config: Config) -> Result<Prepared, ServeError> {
+/// Loads the model and opens the state (the data directory, or a connection to Redis).
+/// Fails before anything listens.
+pub async fn prepare(config: Config) -> Result<Prepared, ServeError> {
     let classifier = load_classifier(config.model.as_deref())?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| ServeError::DataDir {
         path: config.data_dir.display().to_string(),
         message: e.to_string(),
     })?;
-    let salt = install_salt(&config)?;
     let retention = Retention {
         by_site: config.sites.values().map(|s| (s.id.clone(), s.retention)).collect(),
         default: Duration::from_secs(30 * 86_400),
     };
-    let store = Arc::new(EmbeddedStore::open(&config.data_dir, retention, now_ms())?);
+    let salt: Vec<u8>;
+    let (store, embedded, shared_limits): (Arc<dyn Store>, _, _) = match &config.redis {
+        None => {
+            salt = install_salt(&config)?;
+            let embedded = Arc::new(EmbeddedStore::open(&config.data_dir, retention, now_ms())?);
+            (embedded.clone(), Some(embedded), None)
+        }
+        Some(redis) => {
+            let link = RedisLink::connect(&redis.url, redis.timeout, redis.connect_timeout)
+                .await
+                .map_err(|e| ServeError::Redis {
+                    url: redis.redacted_url(),
+                    message: e.to_string(),
+                })?;
+            salt = match &config.hash_salt {
+                Some(salt) => salt.as_bytes().to_vec(),
+                None => link.shared_salt().await.map_err(|e| ServeError::Redis {
+                    url: redis.redacted_url(),
+                    message: e.to_string(),
+                })?,
+            };
+            let link = Arc::new(link);
+            let store = RedisStore::new(link.clone(), retention.by_site, retention.default);
+            let shared = SharedLimits {
+                limiter: RedisLimiter::new(config.sites.values()),
+                link,
+            };
+            (Arc::new(store), None, Some(shared))
+        }
+    };
     let metrics = Arc::new(Metrics::new());
     metrics.model_loaded(classifier.version());
     let handle = Arc::new(ClassifierHandle::new(classifier));
-    let pipeline = Arc::new(Pipeline::new(config.sites.clone(), handle, store.clone(), salt));
+    let pipeline = Arc::new(Pipeline::new(config.sites.clone(), handle, store, shared_limits, salt));
     Ok(Prepared {
         config,
         pipeline,
-        store,
+        embedded,
         metrics,
     })
 }
@@ -140,7 +173,7 @@ pub async fn run(
     let Prepared {
         config,
         pipeline,
-        store,
+        embedded,
         metrics,
     } = prepared;
 
@@ -184,7 +217,7 @@ pub async fn run(
             }
         });
     }
-    spawn_upkeep(pipeline.clone(), store.clone(), stop_rx.clone());
+    spawn_upkeep(pipeline.clone(), embedded.clone(), stop_rx.clone());
 
     let router = tonic::transport::Server::builder()
         .add_service(health_service)
@@ -212,7 +245,9 @@ pub async fn run(
             }
         }
     };
-    if let Err(e) = store.sync() {
+    if let Some(store) = &embedded
+        && let Err(e) = store.sync()
+    {
         tracing::error!(error = %e, "could not sync the decision log on shutdown");
     }
     match result {
@@ -227,8 +262,13 @@ async fn until_stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-/// Forgets idle rate-limit keys every minute; compacts the decision log every hour.
-fn spawn_upkeep(pipeline: Arc<Pipeline>, store: Arc<EmbeddedStore>, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Forgets idle rate-limit keys every minute; compacts the embedded decision log every
+/// hour (Redis expires its own keys).
+fn spawn_upkeep(
+    pipeline: Arc<Pipeline>,
+    store: Option<Arc<EmbeddedStore>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     tokio::spawn(async move {
         let mut minute = tokio::time::interval(Duration::from_secs(60));
         let mut ticks: u64 = 0;
@@ -239,8 +279,9 @@ fn spawn_upkeep(pipeline: Arc<Pipeline>, store: Arc<EmbeddedStore>, mut stop: to
             }
             ticks += 1;
             pipeline.limiter().forget_idle();
-            if ticks.is_multiple_of(60) {
-                let store = store.clone();
+            if let Some(store) = store.clone()
+                && ticks.is_multiple_of(60)
+            {
                 let compacted =
                     tokio::task::spawn_blocking(move || store.compact(now_ms(), crate::pipeline::DUPLICATE_WINDOW))
                         .await;

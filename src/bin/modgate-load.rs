@@ -269,9 +269,10 @@ async fn main() {
         listen: Some("127.0.0.1:0".into()),
         metrics_listen: None,
         data_dir: Some(data.path().into()),
+        redis_url: None,
     };
     let config = Config::from_file(file, &overrides).expect("valid config");
-    let prepared = modgate::server::prepare(config).expect("server prepares");
+    let prepared = modgate::server::prepare(config).await.expect("server prepares");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// Directory for the embedded state (decisions, held comments, install secret).
     #[arg(long, env = "MODGATE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Redis for shared state (redis://[user:password@]host:port[/db] or
+    /// redis+unix:///path); all state then lives there. Unset: embedded state in DIR.
+    #[arg(long, env = "MODGATE_REDIS_URL", value_name = "URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
 }
 
 fn init_logging(json: bool) {
@@ -47,6 +51,7 @@ pub fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
         listen: args.listen,
         metrics_listen: args.metrics_listen,
         data_dir: args.data_dir,
+        redis_url: args.redis_url,
     };
     // Everything is validated and loaded before a port is bound.
     let config =
@@ -59,7 +64,7 @@ pub fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
     runtime.block_on(async move {
         let listen = config.listen;
         let metrics_addr = config.metrics_listen;
-        let prepared = server::prepare(config).map_err(CliError::new)?;
+        let prepared = server::prepare(config).await.map_err(CliError::new)?;
         let metrics_listener = match metrics_addr {
             Some(addr) => Some(
                 crate::api::metrics::bind(addr)
@@ -92,7 +97,10 @@ pub fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
         tracing::info!(
             grpc = %bound,
             metrics = ?metrics_bound,
-            data_dir = %prepared.config.data_dir.display(),
+            state = %match &prepared.config.redis {
+                Some(redis) => format!("redis at {}", redis.redacted_url()),
+                None => format!("embedded in {}", prepared.config.data_dir.display()),
+            },
             model = %prepared.pipeline.model_version(),
             sites = %sites.join(", "),
             "modgate serving"

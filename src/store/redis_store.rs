@@ -158,7 +158,33 @@ impl RedisLink {
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
+
+    /// The install's secret for hashing IPs and e-mail addresses, shared by every replica
+    /// (hashes must agree for shared limits and author history): the first replica to
+    /// start stores a random one, the others read it.
+    pub async fn shared_salt(&self) -> Result<Vec<u8>, StoreError> {
+        let candidate = format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
+        let salt: String = self
+            .run(|mut conn| async move {
+                redis::pipe()
+                    .cmd("SET")
+                    .arg(SALT_KEY)
+                    .arg(candidate)
+                    .arg("NX")
+                    .ignore()
+                    .cmd("GET")
+                    .arg(SALT_KEY)
+                    .query_async::<(String,)>(&mut conn)
+                    .await
+                    .map(|(salt,)| salt)
+            })
+            .await?;
+        Ok(salt.into_bytes())
+    }
 }
+
+/// Where the shared hashing secret lives; no TTL (hashes made with it live on).
+const SALT_KEY: &str = "modgate:install-secret";
 
 pub struct RedisStore {
     link: std::sync::Arc<RedisLink>,

@@ -32,9 +32,10 @@ impl TestServer {
             listen: Some("127.0.0.1:0".into()),
             metrics_listen: Some("127.0.0.1:0".into()),
             data_dir: Some(data_dir.to_path_buf()),
+            redis_url: None,
         };
         let config = Config::from_file(file, &overrides).expect("test config is valid");
-        let prepared = modgate::server::prepare(config).expect("server prepares");
+        let prepared = modgate::server::prepare(config).await.expect("server prepares");
         let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = grpc.local_addr().unwrap();

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     pub port: u16,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -25,30 +26,30 @@ impl RedisServer {
                 .expect("a free loopback port")
                 .port();
             let dir = tempfile::tempdir().expect("temporary directory");
-            let mut command = Command::new("redis-server");
-            command
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-                .args(["--dir", dir.path().to_str().expect("utf-8 path")])
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let mut child = command
-                .spawn()
-                .expect("redis-server runs (./scripts/test installs Debian's redis-server when it is missing)");
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if ping(port) {
-                    return Self { port, child, _dir: dir };
-                }
-                std::thread::sleep(Duration::from_millis(10));
+            let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            if let Some(child) = spawn(port, &dir, &extra) {
+                return Self {
+                    port,
+                    child,
+                    dir,
+                    extra,
+                };
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("redis-server did not start on a free port in five attempts");
+    }
+
+    /// Kills the server (SIGKILL, no goodbye) and starts it again on the same port and
+    /// directory, so whatever it persisted (with `--appendonly yes`) comes back.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(self.port, &self.dir, &self.extra).expect("redis-server restarts on its port");
+    }
+
+    /// Kills the server; [`Self::restart`] brings it back.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Stops the server without closing its connections (SIGSTOP): a Redis that hangs.
@@ -79,6 +80,31 @@ impl RedisServer {
             .await
             .expect("connect to the test redis-server")
     }
+}
+
+/// Starts redis-server and waits until it answers; `None` if it exited or never answered.
+fn spawn(port: u16, dir: &tempfile::TempDir, extra: &[String]) -> Option<Child> {
+    let mut child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(["--dir", dir.path().to_str().expect("utf-8 path")])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server runs (./scripts/test installs Debian's redis-server when it is missing)");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return None;
+        }
+        if ping(port) {
+            return Some(child);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 fn ping(port: u16) -> bool {

@@ -1,0 +1,196 @@
+//! The service on Redis: replicas that share one limit, an outage decided by each site's
+//! failure policy without hanging, recovery without a restart, and held comments that
+//! outlive a Redis restart (with AOF).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisServer;
+use common::{TestServer, comment};
+use modgate::api::proto::{Action, GetDecisionRequest, ModerateRequest, ReasonCode};
+
+const TIMEOUT_MS: u64 = 50;
+
+fn config(redis: &RedisServer, sites: &str) -> String {
+    format!("[redis]\nurl = \"{}\"\ntimeout_ms = {TIMEOUT_MS}\n{sites}", redis.url())
+}
+
+fn codes(response: &modgate::api::proto::ModerateResponse) -> Vec<ReasonCode> {
+    response.reasons.iter().map(|r| r.code()).collect()
+}
+
+fn on_site(site: &str, id: &str, text: &str, ip: &str) -> ModerateRequest {
+    let mut request = comment(id, text);
+    request.site_id = site.into();
+    request.client.as_mut().unwrap().ip = ip.into();
+    request
+}
+
+const TEXTS: &[&str] = &[
+    "Bài viết rất hay, cảm ơn tác giả",
+    "Tôi đồng ý với ý kiến này",
+    "Chúc mừng đội tuyển chiến thắng",
+    "Giá xăng tăng quá mọi người ơi",
+    "Thông tin hữu ích, mong có thêm bài",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_sharing_redis_enforce_one_limit() {
+    let redis = RedisServer::start();
+    // 10 per minute with a burst of 10: one comment earned back every 6 s, so within
+    // this test (well under 6 s) exactly the burst is admitted, however the calls split.
+    let sites = "[sites.default]\nrate_limits = [{ key = \"ip\", rate = \"10/minute\", burst = 10 }]\n";
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = TestServer::start(&config(&redis, sites), dir_a.path()).await;
+    let b = TestServer::start(&config(&redis, sites), dir_b.path()).await;
+    let started = Instant::now();
+    let mut calls = Vec::new();
+    for n in 0..20 {
+        let mut client = if n % 2 == 0 { a.client().await } else { b.client().await };
+        let request = on_site("default", &format!("r{n}"), TEXTS[n % TEXTS.len()], "198.51.100.20");
+        calls.push(tokio::spawn(async move {
+            client.moderate(request).await.unwrap().into_inner()
+        }));
+    }
+    let mut admitted = 0;
+    for call in calls {
+        let response = call.await.unwrap();
+        assert!(!response.degraded);
+        if !codes(&response).contains(&ReasonCode::RateLimited) {
+            admitted += 1;
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "the test must finish within one period"
+    );
+    assert_eq!(admitted, 10, "20 attempts over two replicas, one shared burst of 10");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_decided_by_each_sites_policy_within_the_timeout_and_recovers_by_itself() {
+    let redis = RedisServer::start();
+    let sites = "[sites.open]\nredis_failure = \"fail_open\"\n[sites.closed]\nredis_failure = \"fail_closed\"\n";
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&config(&redis, sites), dir.path()).await;
+    let mut client = server.client().await;
+
+    // How long a call takes here when Redis answers (debug builds are slow).
+    let mut baseline = Duration::ZERO;
+    for (n, text) in TEXTS.iter().enumerate() {
+        let started = Instant::now();
+        let response = client
+            .moderate(on_site("open", &format!("warm{n}"), text, &format!("192.0.2.{n}")))
+            .await
+            .unwrap()
+            .into_inner();
+        baseline = baseline.max(started.elapsed());
+        assert!(!response.degraded);
+    }
+
+    redis.freeze();
+    let bound = baseline + Duration::from_millis(TIMEOUT_MS + 10);
+    for n in 0..20 {
+        let site = if n % 2 == 0 { "open" } else { "closed" };
+        let started = Instant::now();
+        let response = client
+            .moderate(on_site(
+                site,
+                &format!("out{n}"),
+                TEXTS[n % TEXTS.len()],
+                &format!("192.0.2.{}", 50 + n),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let took = started.elapsed();
+        assert!(took <= bound, "call {n} took {took:?}, bound {bound:?}");
+        assert!(response.degraded, "call {n} is marked degraded");
+        if site == "open" {
+            assert_eq!(
+                response.action(),
+                Action::Approve,
+                "fail_open decides on content: {response:?}"
+            );
+        } else {
+            assert_eq!(response.action(), Action::Hold, "{response:?}");
+            assert!(codes(&response).contains(&ReasonCode::DependencyUnavailable));
+        }
+    }
+
+    redis.thaw();
+    let back = Instant::now();
+    let mut n = 0;
+    loop {
+        n += 1;
+        let response = client
+            .moderate(on_site(
+                "open",
+                &format!("back{n}"),
+                TEXTS[n % TEXTS.len()],
+                &format!("192.0.2.{}", 100 + n % 100),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if !response.degraded {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(2),
+            "still degraded 2 s after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_comments_survive_a_redis_restart_with_aof() {
+    let mut redis = RedisServer::start_with(&["--appendonly", "yes"]);
+    let sites = "[sites.default]\nsuspect_terms = [\"trọng tài\"]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&config(&redis, sites), dir.path()).await;
+    let mut client = server.client().await;
+    let mut held = Vec::new();
+    for n in 0..10 {
+        let id = format!("held{n}");
+        let response = client
+            .moderate(on_site(
+                "default",
+                &id,
+                &format!("Trọng tài trận tối qua bắt dở quá. {}", TEXTS[n % 5]),
+                &format!("192.0.2.{n}"),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(response.action(), Action::Hold, "{response:?}");
+        held.push((id, response.moderation_id));
+    }
+
+    redis.restart();
+
+    let deadline = Instant::now() + Duration::from_secs(2);
+    for (id, moderation_id) in held {
+        loop {
+            let found = client
+                .get_decision(GetDecisionRequest {
+                    site_id: "default".into(),
+                    comment_id: id.clone(),
+                })
+                .await;
+            match found {
+                Ok(decision) => {
+                    assert_eq!(decision.into_inner().moderation_id, moderation_id, "{id}");
+                    break;
+                }
+                Err(status) if Instant::now() < deadline => {
+                    assert_ne!(status.code(), tonic::Code::NotFound, "{id} was lost");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(status) => panic!("{id}: {status:?}"),
+            }
+        }
+    }
+}
