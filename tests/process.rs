@@ -122,3 +122,29 @@ fn bad_configuration_stops_the_start_with_one_message() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/modgate.toml"));
 }
+
+#[test]
+fn an_unreachable_redis_at_start_is_exit_2_without_the_password() {
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_modgate"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("MODGATE_REDIS_URL", format!("redis://app:hunter2secret@127.0.0.1:{port}/0"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "no hang");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("redis"), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(!stderr.contains("hunter2secret"), "the password is never printed: {stderr}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("serving"));
+}
