@@ -97,6 +97,9 @@ fn default_log_format() -> String {
 pub struct RedisSection {
     /// `redis://[user:password@]host:port[/db]` or `redis+unix:///path/to/socket`.
     pub url: Option<String>,
+    /// A Redis Cluster instead: some of its nodes (`redis://host:port`); it finds the rest.
+    #[serde(default)]
+    pub cluster_nodes: Vec<String>,
     /// Longest wait for one Redis call before the site's failure policy decides.
     pub timeout_ms: Option<u64>,
     /// Longest wait for the first connection at start.
@@ -232,15 +235,24 @@ pub enum RedisFailure {
 /// Validated `[redis]` settings.
 #[derive(Clone, PartialEq)]
 pub struct RedisConfig {
+    /// One server; empty when `cluster_nodes` is set.
     pub url: String,
+    /// Nodes of a Redis Cluster; empty for one server.
+    pub cluster_nodes: Vec<String>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
 }
 
 impl RedisConfig {
-    /// The URL with any password replaced, for logs and messages.
+    /// The URL (or the cluster's node URLs) with any password replaced, for logs and
+    /// messages.
     pub fn redacted_url(&self) -> String {
-        redact_url(&self.url)
+        if self.cluster_nodes.is_empty() {
+            redact_url(&self.url)
+        } else {
+            let nodes: Vec<String> = self.cluster_nodes.iter().map(|n| redact_url(n)).collect();
+            format!("cluster {}", nodes.join(","))
+        }
     }
 }
 
@@ -425,7 +437,15 @@ impl Config {
             file.server.data_dir = dir.clone();
         }
         if let Some(url) = &overrides.redis_url {
-            file.redis.get_or_insert_with(RedisSection::default).url = Some(url.clone());
+            let section = file.redis.get_or_insert_with(RedisSection::default);
+            // A comma-separated list names the nodes of a cluster.
+            if url.contains(',') {
+                section.url = None;
+                section.cluster_nodes = url.split(',').map(|n| n.trim().to_string()).collect();
+            } else {
+                section.url = Some(url.clone());
+                section.cluster_nodes.clear();
+            }
         }
         let redis = validate_redis(file.redis)?;
         let server = file.server;
@@ -496,31 +516,48 @@ fn validate_redis(section: Option<RedisSection>) -> Result<Option<RedisConfig>, 
     let Some(section) = section else {
         return Ok(None);
     };
-    let Some(url) = section.url.filter(|u| !u.trim().is_empty()) else {
+    let url = section.url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    let cluster_nodes: Vec<String> = section.cluster_nodes.iter().map(|n| n.trim().to_string()).collect();
+    if url.is_none() && cluster_nodes.is_empty() {
         if section.timeout_ms.is_some() || section.connect_timeout_ms.is_some() {
             return err("redis.url (MODGATE_REDIS_URL): required when [redis] has other settings");
         }
         return Ok(None);
-    };
-    let url = url.trim().to_string();
-    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
-    match scheme {
-        "redis" | "redis+unix" | "unix" => {}
-        "rediss" => {
-            return err(format!(
-                "redis.url (MODGATE_REDIS_URL): TLS (rediss://) is not built into this modgate yet; got {}",
-                redact_url(&url)
-            ));
-        }
-        _ => {
-            return err(format!(
-                "redis.url (MODGATE_REDIS_URL): expected redis://host:port or redis+unix:///path, got {}",
-                redact_url(&url)
-            ));
-        }
     }
-    if let Err(e) = redis::Client::open(url.as_str()) {
-        return err(format!("redis.url (MODGATE_REDIS_URL): {} ({e})", redact_url(&url)));
+    if url.is_some() && !cluster_nodes.is_empty() {
+        return err("redis: set url (one server) or cluster_nodes (a cluster), not both");
+    }
+    let check = |name: &str, url: &str, unix_allowed: bool| -> Result<(), ConfigError> {
+        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+        match scheme {
+            "redis" => {}
+            "redis+unix" | "unix" if unix_allowed => {}
+            "rediss" => {
+                return err(format!(
+                    "{name}: TLS (rediss://) is not built into this modgate yet; got {}",
+                    redact_url(url)
+                ));
+            }
+            _ => {
+                return err(format!(
+                    "{name}: expected redis://host:port{}, got {}",
+                    if unix_allowed { " or redis+unix:///path" } else { "" },
+                    redact_url(url)
+                ));
+            }
+        }
+        if let Err(e) = redis::Client::open(url) {
+            return err(format!("{name}: {} ({e})", redact_url(url)));
+        }
+        Ok(())
+    };
+    match &url {
+        Some(url) => check("redis.url (MODGATE_REDIS_URL)", url, true)?,
+        None => {
+            for (i, node) in cluster_nodes.iter().enumerate() {
+                check(&format!("redis.cluster_nodes[{i}]"), node, false)?;
+            }
+        }
     }
     let timeout_ms = section.timeout_ms.unwrap_or(50);
     if !(1..=10_000).contains(&timeout_ms) {
@@ -533,7 +570,8 @@ fn validate_redis(section: Option<RedisSection>) -> Result<Option<RedisConfig>, 
         ));
     }
     Ok(Some(RedisConfig {
-        url,
+        url: url.unwrap_or_default(),
+        cluster_nodes,
         timeout: Duration::from_millis(timeout_ms),
         connect_timeout: Duration::from_millis(connect_timeout_ms),
     }))
@@ -798,6 +836,14 @@ mod tests {
         assert_eq!(config.redis.unwrap().url, "redis://127.0.0.1:6390");
         let embedded = Config::from_file(toml::from_str("").unwrap(), &Overrides::default()).unwrap();
         assert!(embedded.redis.is_none());
+        let cluster = Overrides {
+            redis_url: Some("redis://10.0.0.1:6379, redis://10.0.0.2:6379".into()),
+            ..Overrides::default()
+        };
+        let config = Config::from_file(toml::from_str("[redis]\nurl = \"redis://one\"\n").unwrap(), &cluster).unwrap();
+        let redis = config.redis.unwrap();
+        assert_eq!(redis.cluster_nodes, ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]);
+        assert!(redis.url.is_empty(), "the override replaces the file's single server");
     }
 
     #[test]
@@ -830,6 +876,14 @@ mod tests {
             ("[redis]\nurl = \"rediss://cache:6380\"\n", "TLS"),
             ("[redis]\nurl = \"redis://cache\"\ntimeout_ms = 0\n", "redis.timeout_ms"),
             ("[redis]\ntimeout_ms = 20\n", "redis.url (MODGATE_REDIS_URL): required"),
+            (
+                "[redis]\nurl = \"redis://a\"\ncluster_nodes = [\"redis://b:6379\"]\n",
+                "not both",
+            ),
+            (
+                "[redis]\ncluster_nodes = [\"redis://b:6379\", \"b:6379\"]\n",
+                "redis.cluster_nodes[1]",
+            ),
         ] {
             let e = load(text).unwrap_err().to_string();
             assert!(e.contains(expected), "{text:?}: {e}");

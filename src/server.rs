@@ -128,12 +128,15 @@ pub async fn prepare(config: Config) -> Result<Prepared, ServeError> {
             (embedded.clone(), Some(embedded), None)
         }
         Some(redis) => {
-            let link = RedisLink::connect(&redis.url, redis.timeout, redis.connect_timeout)
-                .await
-                .map_err(|e| ServeError::Redis {
-                    url: redis.redacted_url(),
-                    message: e.to_string(),
-                })?;
+            let link = if redis.cluster_nodes.is_empty() {
+                RedisLink::connect(&redis.url, redis.timeout, redis.connect_timeout).await
+            } else {
+                RedisLink::connect_cluster(&redis.cluster_nodes, redis.timeout, redis.connect_timeout).await
+            }
+            .map_err(|e| ServeError::Redis {
+                url: redis.redacted_url(),
+                message: e.to_string(),
+            })?;
             salt = match &config.hash_salt {
                 Some(salt) => salt.as_bytes().to_vec(),
                 None => link.shared_salt().await.map_err(|e| ServeError::Redis {

@@ -136,7 +136,10 @@ fn an_unreachable_redis_at_start_is_exit_2_without_the_password() {
     let output = Command::new(env!("CARGO_BIN_EXE_modgate"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
-        .env("MODGATE_REDIS_URL", format!("redis://app:hunter2secret@127.0.0.1:{port}/0"))
+        .env(
+            "MODGATE_REDIS_URL",
+            format!("redis://app:hunter2secret@127.0.0.1:{port}/0"),
+        )
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -145,6 +148,9 @@ fn an_unreachable_redis_at_start_is_exit_2_without_the_password() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("redis"), "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
-    assert!(!stderr.contains("hunter2secret"), "the password is never printed: {stderr}");
+    assert!(
+        !stderr.contains("hunter2secret"),
+        "the password is never printed: {stderr}"
+    );
     assert!(!String::from_utf8_lossy(&output.stdout).contains("serving"));
 }

@@ -6,7 +6,7 @@ mod common;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use common::redis_server::RedisServer;
+use common::redis_server::{RedisCluster, RedisServer};
 use governor::clock::{Clock, FakeRelativeClock};
 use governor::{Quota, RateLimiter};
 use modgate::config::{Config, Overrides};
@@ -210,4 +210,34 @@ async fn redis_clock_burst_then_refusal_and_no_round_trip_without_rules() {
             .unwrap()
             .is_ok()
     );
+}
+
+#[tokio::test]
+async fn the_same_script_runs_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let link =
+        modgate::store::RedisLink::connect_cluster(&cluster.urls(), Duration::from_millis(500), Duration::from_secs(5))
+            .await
+            .unwrap();
+    // Two rules, so the script touches two keys: they must share the site's slot.
+    let (limiter, _) = limiter_for(
+        "[[sites.s.rate_limits]]\nkey = \"ip\"\nrate = \"1/hour\"\nburst = 2\n\
+         [[sites.s.rate_limits]]\nkey = \"thread\"\nrate = \"1/hour\"\nburst = 5\n",
+    );
+    let reader = LimitSubjects {
+        thread: Some("bai-viet-9".into()),
+        ..from_ip("203.0.113.99")
+    };
+    let mut verdicts = Vec::new();
+    for _ in 0..3 {
+        let verdict = link
+            .run(|mut conn| {
+                let (limiter, reader) = (&limiter, &reader);
+                async move { limiter.check(&mut conn, "s", reader).await }
+            })
+            .await
+            .unwrap();
+        verdicts.push(verdict.is_ok());
+    }
+    assert_eq!(verdicts, [true, true, false]);
 }

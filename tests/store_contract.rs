@@ -1,6 +1,6 @@
 //! One contract, every backend: each test below runs against the embedded store (a file
-//! in a temporary directory) and against Redis (a private redis-server), through the
-//! `Store` trait the pipeline uses. A backend is correct when it passes all of them.
+//! in a temporary directory), against Redis (a private redis-server) and against a
+//! Redis Cluster (three private masters), through the `Store` trait the pipeline uses. A backend is correct when it passes all of them.
 
 mod common;
 
@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::redis_server::RedisServer;
+use common::redis_server::{RedisCluster, RedisServer};
 use modgate::policy::{Action, Decision, ReasonCode, Signal};
 use modgate::store::embedded::Retention;
 use modgate::store::{
@@ -41,6 +41,17 @@ async fn redis_store(server: &RedisServer, timeout: Duration) -> RedisStore {
         .await
         .unwrap();
     RedisStore::new(Arc::new(link), HashMap::new(), RETENTION)
+}
+
+async fn redis_cluster() -> Backend {
+    let cluster = RedisCluster::start();
+    let link = RedisLink::connect_cluster(&cluster.urls(), Duration::from_millis(500), Duration::from_secs(5))
+        .await
+        .unwrap();
+    Backend {
+        store: Arc::new(RedisStore::new(Arc::new(link), HashMap::new(), RETENTION)),
+        _guard: Box::new(cluster),
+    }
 }
 
 async fn single_redis() -> Backend {
@@ -221,6 +232,7 @@ macro_rules! contract {
     ($($test:ident),+ $(,)?) => {
         contract_for!(embedded; $($test),+);
         contract_for!(single_redis; $($test),+);
+        contract_for!(redis_cluster; $($test),+);
     };
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use embedded::EmbeddedStore;
-pub use redis_store::{RedisLink, RedisStore};
+pub use redis_store::{RedisLink, RedisStore, SharedConnection};
 
 use crate::classify::Scores;
 use crate::policy::{Action, Decision};

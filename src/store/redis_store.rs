@@ -23,7 +23,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
 
 use super::{DecisionRecord, Recorded, SeenBefore, Store, StoreError};
 use crate::policy::Action;
@@ -80,9 +81,44 @@ return {site_wide, by_author}
 /// How long calls skip Redis after one failed, before one is let through again.
 const PAUSE_AFTER_FAILURE: Duration = Duration::from_millis(250);
 
+/// A connection to one Redis server or to a Redis Cluster; both reconnect by themselves.
+#[derive(Clone)]
+pub enum SharedConnection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for SharedConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            SharedConnection::Single(conn) => conn.req_packed_command(cmd),
+            SharedConnection::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            SharedConnection::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            SharedConnection::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            SharedConnection::Single(conn) => conn.get_db(),
+            SharedConnection::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
 /// The connection every Redis-backed part shares, with its time limit and a breaker.
 pub struct RedisLink {
-    conn: ConnectionManager,
+    conn: SharedConnection,
     timeout: Duration,
     /// Zero while Redis answers; else when (in ms since `epoch`) to try it again.
     paused_until_ms: AtomicU64,
@@ -90,7 +126,8 @@ pub struct RedisLink {
 }
 
 impl RedisLink {
-    /// Connects, waiting at most `connect_timeout`; afterwards reconnects by itself.
+    /// Connects to one server, waiting at most `connect_timeout`; afterwards reconnects
+    /// by itself.
     pub async fn connect(url: &str, timeout: Duration, connect_timeout: Duration) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -100,18 +137,40 @@ impl RedisLink {
             .await
             .map_err(|_| StoreError::Unavailable(format!("redis: no connection within {connect_timeout:?}")))?
             .map_err(unavailable)?;
-        Ok(Self {
+        Ok(Self::over(SharedConnection::Single(conn), timeout))
+    }
+
+    /// Connects to a Redis Cluster through any of its `nodes` (it learns the others).
+    pub async fn connect_cluster(
+        nodes: &[String],
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let client = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
+            .connection_timeout(connect_timeout)
+            .response_timeout(timeout)
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("redis cluster nodes: {e}")))?;
+        let conn = tokio::time::timeout(connect_timeout, client.get_async_connection())
+            .await
+            .map_err(|_| StoreError::Unavailable(format!("redis cluster: no connection within {connect_timeout:?}")))?
+            .map_err(unavailable)?;
+        Ok(Self::over(SharedConnection::Cluster(conn), timeout))
+    }
+
+    fn over(conn: SharedConnection, timeout: Duration) -> Self {
+        Self {
             conn,
             timeout,
             paused_until_ms: AtomicU64::new(0),
             epoch: Instant::now(),
-        })
+        }
     }
 
     /// Runs one Redis call within the timeout, or fails at once while paused.
     pub async fn run<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(SharedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let now_ms = self.epoch.elapsed().as_millis() as u64;
