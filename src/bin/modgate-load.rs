@@ -35,12 +35,14 @@ const COMMENTS: &[&str] = &[
 struct Args {
     seconds: u64,
     concurrency: usize,
+    redis: bool,
 }
 
 fn parse_args() -> Args {
     let mut args = Args {
         seconds: 10,
         concurrency: 32,
+        redis: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -48,6 +50,7 @@ fn parse_args() -> Args {
         match arg.as_str() {
             "--seconds" => args.seconds = value(),
             "--concurrency" => args.concurrency = value() as usize,
+            "--redis" => args.redis = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0)
@@ -58,9 +61,12 @@ fn parse_args() -> Args {
     args
 }
 
-const USAGE: &str = "usage: modgate-load [--seconds N] [--concurrency N]\n\n\
+const USAGE: &str = "usage: modgate-load [--seconds N] [--concurrency N] [--redis]\n\n\
     Runs Echo and Moderate against an in-process server and prints throughput and latency\n\
-    percentiles (defaults: 10 seconds per phase, 32 concurrent callers).";
+    percentiles (defaults: 10 seconds per phase, 32 concurrent callers).\n\
+    --redis instead compares Moderate on Redis with Moderate on the embedded backend, and\n\
+    the rate-limit script with a trivial EVALSHA (redis-benchmark), on a redis-server it\n\
+    starts itself.";
 
 fn usage(arg: &str) -> ! {
     eprintln!("modgate-load: unexpected {arg:?}\n{USAGE}");
@@ -259,37 +265,65 @@ async fn paced(rpc: Rpc, channels: &[Channel], rate: f64, seconds: u64, counter:
     }
 }
 
+/// A server of the real stack in this process, on 127.0.0.1:0.
+struct InProcess {
+    channels: Vec<Channel>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), modgate::server::ServeError>>,
+    _data: tempfile::TempDir,
+}
+
+impl InProcess {
+    async fn start(config_toml: &str, redis_url: Option<String>) -> Self {
+        let data = tempfile::tempdir().expect("temporary directory");
+        let file: FileConfig = toml::from_str(config_toml).expect("built-in config");
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            metrics_listen: None,
+            data_dir: Some(data.path().into()),
+            redis_url,
+        };
+        let config = Config::from_file(file, &overrides).expect("valid config");
+        let prepared = modgate::server::prepare(config).await.expect("server prepares");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(modgate::server::run(prepared, listener, None, async move {
+            let _ = stopped.await;
+        }));
+        let mut channels = Vec::new();
+        for _ in 0..4 {
+            channels.push(
+                Channel::from_shared(format!("http://{addr}"))
+                    .expect("uri")
+                    .connect()
+                    .await
+                    .expect("connect"),
+            );
+        }
+        Self {
+            channels,
+            stop,
+            task,
+            _data: data,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args = parse_args();
-    let data = tempfile::tempdir().expect("temporary directory");
-    let file: FileConfig =
-        toml::from_str("[server]\ndiagnostics = true\n[sites.default]\nrate_limits = []\n").expect("built-in config");
-    let overrides = Overrides {
-        listen: Some("127.0.0.1:0".into()),
-        metrics_listen: None,
-        data_dir: Some(data.path().into()),
-        redis_url: None,
-    };
-    let config = Config::from_file(file, &overrides).expect("valid config");
-    let prepared = modgate::server::prepare(config).await.expect("server prepares");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(modgate::server::run(prepared, listener, None, async move {
-        let _ = stopped.await;
-    }));
-
-    let mut channels = Vec::new();
-    for _ in 0..4 {
-        channels.push(
-            Channel::from_shared(format!("http://{addr}"))
-                .expect("uri")
-                .connect()
-                .await
-                .expect("connect"),
-        );
+    if args.redis {
+        redis_comparison(&args).await;
+        return;
     }
+    let server = InProcess::start("[server]\ndiagnostics = true\n[sites.default]\nrate_limits = []\n", None).await;
+    let channels = server.channels.clone();
     let counter = Arc::new(AtomicU64::new(0));
     // Warm up both paths (model pages, connection windows).
     saturate(Rpc::Echo, &channels, args.concurrency, 1, counter.clone()).await;
@@ -347,6 +381,189 @@ async fn main() {
         "Moderate / Echo throughput: {:.0}%",
         100.0 * moderate.per_second / echo.per_second
     );
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await;
+}
+
+/// Rules generous enough never to refuse a load comment, so every call runs the limit
+/// check (in process, and in Redis on that backend) and takes the normal path.
+const GENEROUS_LIMITS: &str = "[server]\ndiagnostics = true\n[sites.default]\nrate_limits = [\n\
+    { key = \"ip\", rate = \"1000000/second\", burst = 1000000 },\n\
+    { key = \"email\", rate = \"1000000/second\", burst = 1000000 },\n\
+    { key = \"thread\", rate = \"1000000/second\", burst = 1000000 },\n]\n";
+
+async fn redis_comparison(args: &Args) {
+    let redis = PrivateRedis::start();
+    let embedded = InProcess::start(GENEROUS_LIMITS, None).await;
+    let shared = InProcess::start(GENEROUS_LIMITS, Some(redis.url())).await;
+    let counter = Arc::new(AtomicU64::new(0));
+    saturate(Rpc::Moderate, &embedded.channels, args.concurrency, 1, counter.clone()).await;
+    saturate(Rpc::Moderate, &shared.channels, args.concurrency, 1, counter.clone()).await;
+    let mut on_embedded = Report::empty();
+    let mut on_redis = Report::empty();
+    for _ in 0..args.seconds {
+        on_embedded.merge(saturate(Rpc::Moderate, &embedded.channels, args.concurrency, 1, counter.clone()).await);
+        on_redis.merge(saturate(Rpc::Moderate, &shared.channels, args.concurrency, 1, counter.clone()).await);
+    }
+    embedded.stop().await;
+    shared.stop().await;
+
+    // The rate-limit script alone (three rules, as above), against the floor of any
+    // script call on this server: redis-benchmark running `return 1` by EVALSHA.
+    let limits = limit_checks(&redis.url(), args.concurrency, args.seconds).await;
+    let floor = redis.benchmark_trivial_evalsha(args.concurrency);
+
+    println!(
+        "load: {} s per backend, {} concurrent callers, 4 connections, client, server and redis-server on {} cores",
+        args.seconds,
+        args.concurrency,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("| run | calls | errors | calls/s | p50 µs | p99 µs |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (name, r) in [
+        ("Moderate, embedded backend", &on_embedded),
+        ("Moderate, Redis backend", &on_redis),
+        ("rate-limit script (3 rules), direct", &limits),
+    ] {
+        println!(
+            "| {name} | {} | {} | {:.0} | {:.0} | {:.0} |",
+            r.calls,
+            r.errors,
+            r.per_second,
+            r.percentile(0.5),
+            r.percentile(0.99)
+        );
+    }
+    println!("| trivial EVALSHA, redis-benchmark | | | {floor:.0} | | |");
+    println!(
+        "Redis / embedded Moderate throughput: {:.0}%; rate-limit script / trivial EVALSHA: {:.0}%",
+        100.0 * on_redis.per_second / on_embedded.per_second,
+        100.0 * limits.per_second / floor
+    );
+}
+
+/// `concurrency` tasks calling the rate-limit script for `seconds`.
+async fn limit_checks(url: &str, concurrency: usize, seconds: u64) -> Report {
+    let config = Config::from_file(toml::from_str(GENEROUS_LIMITS).expect("config"), &Overrides::default()).expect("valid");
+    let limiter = Arc::new(modgate::limits::RedisLimiter::new(config.sites.values()));
+    let link = Arc::new(
+        modgate::store::RedisLink::connect(url, Duration::from_secs(1), Duration::from_secs(5))
+            .await
+            .expect("redis"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let (limiter, link) = (limiter.clone(), link.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                n += 1;
+                let subjects = modgate::limits::LimitSubjects {
+                    ip: Some(std::net::IpAddr::from([10, (worker % 250) as u8, (n / 250 % 250) as u8, (n % 250) as u8])),
+                    email: Some(format!("{worker}-{n}")),
+                    thread: Some(format!("thread-{}", n % 50)),
+                    ..Default::default()
+                };
+                let t = Instant::now();
+                let result = link
+                    .run(|mut conn| {
+                        let (limiter, subjects) = (&limiter, &subjects);
+                        async move { limiter.check(&mut conn, "default", subjects).await }
+                    })
+                    .await;
+                if !matches!(result, Ok(Ok(()))) {
+                    errors += 1;
+                }
+                latencies.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.expect("worker");
+        latencies_us.extend(l);
+        errors += e;
+    }
+    latencies_us.sort_by(f64::total_cmp);
+    let elapsed = started.elapsed().as_secs_f64();
+    Report {
+        calls: latencies_us.len() as u64,
+        errors,
+        per_second: latencies_us.len() as f64 / elapsed,
+        latencies_us,
+        elapsed_s: elapsed,
+    }
+}
+
+/// A redis-server for the benchmark alone: a free loopback port, no persistence.
+struct PrivateRedis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                eprintln!("modgate-load --redis needs redis-server (Debian package redis-server): {e}");
+                std::process::exit(2)
+            });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self { port, child }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Requests per second of `EVALSHA <return 1> 0` from redis-benchmark.
+    fn benchmark_trivial_evalsha(&self, concurrency: usize) -> f64 {
+        let port = self.port.to_string();
+        let cli = |args: &[&str]| {
+            std::process::Command::new("redis-cli")
+                .args(["-p", &port])
+                .args(args)
+                .output()
+                .expect("redis-cli runs")
+        };
+        let sha = String::from_utf8_lossy(&cli(&["SCRIPT", "LOAD", "return 1"]).stdout)
+            .trim()
+            .to_string();
+        let out = std::process::Command::new("redis-benchmark")
+            .args(["-p", &port, "-c", &concurrency.to_string(), "-n", "200000", "-q", "EVALSHA", &sha, "0"])
+            .output()
+            .expect("redis-benchmark runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "EVALSHA ...: 123456.79 requests per second, p50=0.1 msec" (after \r progress lines)
+        text.rsplit('\r')
+            .next()
+            .and_then(|line| line.split(": ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected redis-benchmark output: {text:?}"))
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
