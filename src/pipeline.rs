@@ -1,7 +1,8 @@
 //! Runs the checks for one comment, in order, and records the result.
 //!
-//! validate -> idempotency -> captcha -> rate limits -> term lists and links -> classifier
-//! -> duplicates and author history -> policy -> record.
+//! validate -> normalize -> admission (idempotency, rate limits, duplicate sightings,
+//! author history: one store round trip) -> honeypot and captcha -> term lists and links
+//! -> classifier -> policy -> record.
 //!
 //! Validation happens in the API layer (it owns the wire format); everything here takes a
 //! validated [`Comment`]. Each step adds [`Signal`]s; [`crate::policy::decide`] turns them
@@ -18,9 +19,9 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::classify::{ClassifierHandle, HeadKind};
 use crate::config::{CaptchaMode, RedisFailure, ScoreThresholds, SitePolicy, Term};
-use crate::limits::{LimitSubjects, Limited, LocalLimiter, RedisLimiter};
+use crate::limits::{LimitSubjects, LocalLimiter, RedisLimiter};
 use crate::policy::{Action, ReasonCode, Signal, SiteThresholds, decide, score_signals};
-use crate::store::{DecisionRecord, Recorded, RedisLink, Store, StoreError};
+use crate::store::{Admission, AdmissionRequest, DecisionRecord, Recorded, RedisLink, Sighting, Store, StoreError};
 use crate::text::{TextAnalysis, TokenKind};
 
 /// A comment that passed validation.
@@ -145,22 +146,7 @@ impl Pipeline {
             [(xxh3_64(comment.site_id.as_bytes()) ^ xxh3_64(comment.comment_id.as_bytes())) as usize % 64];
         let _serialized = lock.lock().await;
 
-        // Idempotency: the same comment gets the same decision and is not counted again.
         let text_fingerprint = xxh3_64(comment.text.as_bytes());
-        let stage = Instant::now();
-        let mut outage = Outage::default();
-        let existing = outage.tolerate(self.store.get(&comment.site_id, &comment.comment_id).await)?;
-        times.mark("idempotency", stage);
-        if let Some(existing) = existing.flatten() {
-            return if existing.text_fingerprint == text_fingerprint {
-                Ok(existing)
-            } else {
-                Err(PipelineError::DifferentText {
-                    comment_id: comment.comment_id,
-                })
-            };
-        }
-
         let now_ms = now_ms();
         let mut signals = Vec::new();
         let email_key = comment
@@ -171,8 +157,79 @@ impl Pipeline {
         let author_key = user_key.clone().or_else(|| email_key.clone());
         let ip_hash = comment.ip.map(|ip| self.hash_personal("ip", &ip.to_string()));
 
-        // Honeypot and captcha.
+        // The normalized text: its compact form identifies duplicates however disguised.
         let stage = Instant::now();
+        let analysis = TextAnalysis::of(&comment.text);
+        let content: String = analysis.compact().iter().collect();
+        let content_fingerprint = xxh3_64(content.as_bytes());
+        times.mark("analysis", stage);
+
+        // Idempotency, rate limits, duplicate sightings and author history: one round trip
+        // to the store. A comment decided before gets its decision and counts nothing.
+        let stage = Instant::now();
+        let subjects = LimitSubjects {
+            ip: comment.ip,
+            email: email_key.clone(),
+            user: user_key.clone(),
+            thread: (!comment.thread_id.is_empty()).then(|| comment.thread_id.clone()),
+        };
+        let mut outage = Outage::default();
+        let mut limited = None;
+        let mut buckets = Vec::new();
+        if let Some(shared) = &self.shared_limits {
+            // This process's own count first: what it alone has no room for needs no
+            // round trip (a resubmission is counted here, though not in Redis).
+            match self.limiter.check(&site.id, &subjects) {
+                Ok(()) => buckets = shared.limiter.buckets(&site.id, &subjects),
+                Err(refused) => limited = Some(refused),
+            }
+        }
+        let request = AdmissionRequest {
+            site_id: &site.id,
+            comment_id: &comment.comment_id,
+            sighting: (content.chars().count() >= 12).then(|| Sighting {
+                content_fingerprint,
+                author_key: author_key.as_deref().or(ip_hash.as_deref()),
+                window: DUPLICATE_WINDOW,
+                now_ms,
+            }),
+            approvals_of: if site.hold_new_authors {
+                author_key.as_deref()
+            } else {
+                None
+            },
+            rate_buckets: &buckets,
+        };
+        let admission = outage.tolerate(self.store.admit(request).await)?;
+        times.mark("admission", stage);
+        let (seen, approved) = match admission {
+            Some(Admission::Existing(existing)) => {
+                return if existing.text_fingerprint == text_fingerprint {
+                    Ok(*existing)
+                } else {
+                    Err(PipelineError::DifferentText {
+                        comment_id: comment.comment_id,
+                    })
+                };
+            }
+            Some(Admission::New {
+                seen,
+                approved,
+                limited: shared_limited,
+            }) => {
+                limited = limited.or(shared_limited);
+                (seen, approved)
+            }
+            // Shared state is away: decide with what this process knows.
+            None => (None, None),
+        };
+        if self.shared_limits.is_none() {
+            // The embedded backend: the local limits are the limits, counted only for
+            // comments not decided before.
+            limited = self.limiter.check(&site.id, &subjects).err();
+        }
+
+        // Honeypot, captcha and the rate-limit verdict.
         if !comment.honeypot.trim().is_empty() {
             signals.push(Signal::new(
                 ReasonCode::Honeypot,
@@ -181,16 +238,8 @@ impl Pipeline {
             ));
         }
         signals.extend(captcha_signals(site, &comment));
-
-        // Rate limits.
-        let subjects = LimitSubjects {
-            ip: comment.ip,
-            email: email_key.clone(),
-            user: user_key.clone(),
-            thread: (!comment.thread_id.is_empty()).then(|| comment.thread_id.clone()),
-        };
         let mut retry_after = None;
-        if let Err(limited) = self.check_limits(site, &subjects, &mut outage).await {
+        if let Some(limited) = limited {
             let seconds = limited.retry_after.as_secs_f64();
             signals.push(Signal::new(
                 ReasonCode::RateLimited,
@@ -199,11 +248,9 @@ impl Pipeline {
             ));
             retry_after = Some(limited.retry_after);
         }
-        times.mark("captcha_and_limits", stage);
 
         // Terms and links, on the normalized text.
         let stage = Instant::now();
-        let analysis = TextAnalysis::of(&comment.text);
         signals.extend(term_signals(
             &analysis,
             &site.banned_terms,
@@ -227,25 +274,7 @@ impl Pipeline {
         signals.extend(score_signals(&scores, &site_thresholds(site, &classifier)));
         times.mark("classifier", stage);
 
-        // Duplicates and author history.
-        let stage = Instant::now();
-        let content: String = analysis.compact().iter().collect();
-        let content_fingerprint = xxh3_64(content.as_bytes());
-        let seen = if content.chars().count() >= 12 {
-            outage.tolerate(
-                self.store
-                    .seen_before(
-                        &site.id,
-                        content_fingerprint,
-                        author_key.as_deref().or(ip_hash.as_deref()),
-                        DUPLICATE_WINDOW,
-                        now_ms,
-                    )
-                    .await,
-            )?
-        } else {
-            None
-        };
+        // Duplicates and author history, from the admission's counts.
         if let Some(seen) = seen {
             if seen.by_author > 0 {
                 signals.push(Signal::new(
@@ -264,22 +293,20 @@ impl Pipeline {
                 ));
             }
         }
-        if site.hold_new_authors {
-            let approved = match &author_key {
-                Some(author) => outage.tolerate(self.store.approved_count(&site.id, author).await)?,
-                None => Some(0),
-            };
-            // Unknown while Redis is away: the failure policy speaks for it instead.
-            if approved == Some(0) {
-                signals.push(Signal::new(
-                    ReasonCode::NewAuthor,
-                    Action::Hold,
-                    "first comment of an author not approved before",
-                ));
-            }
+        // No author to look up counts as never approved; unknown (shared state away)
+        // is left to the failure policy.
+        let never_approved = match (&author_key, approved) {
+            (None, _) => true,
+            (Some(_), Some(count)) => count == 0,
+            (Some(_), None) => false,
+        };
+        if site.hold_new_authors && never_approved {
+            signals.push(Signal::new(
+                ReasonCode::NewAuthor,
+                Action::Hold,
+                "first comment of an author not approved before",
+            ));
         }
-
-        times.mark("duplicates_and_history", stage);
 
         if let Some(reason) = &outage.reason
             && site.redis_failure == RedisFailure::FailClosed
@@ -325,30 +352,6 @@ impl Pipeline {
                 })
             }
             Err(e) => Err(e.into()),
-        }
-    }
-
-    /// The site's rate limits: this process's first, then (when there is one) the
-    /// shared count in Redis, in one round trip.
-    async fn check_limits(
-        &self,
-        site: &SitePolicy,
-        subjects: &LimitSubjects,
-        outage: &mut Outage,
-    ) -> Result<(), Limited> {
-        self.limiter.check(&site.id, subjects)?;
-        let Some(shared) = &self.shared_limits else {
-            return Ok(());
-        };
-        let checked = shared
-            .link
-            .run(|mut conn| async move { shared.limiter.check(&mut conn, &site.id, subjects).await })
-            .await;
-        match outage.tolerate(checked) {
-            Ok(Some(verdict)) => verdict,
-            // Redis is away: the local limits above are the ones that apply.
-            Ok(None) => Ok(()),
-            Err(_) => Ok(()),
         }
     }
 }

@@ -12,7 +12,8 @@ use common::redis_server::{RedisCluster, RedisServer};
 use modgate::policy::{Action, Decision, ReasonCode, Signal};
 use modgate::store::embedded::Retention;
 use modgate::store::{
-    DecisionRecord, EmbeddedStore, Recorded, RedisLink, RedisStore, ScoresRecord, SeenBefore, Store, StoreError,
+    Admission, AdmissionRequest, DecisionRecord, EmbeddedStore, Recorded, RedisLink, RedisStore, ScoresRecord,
+    SeenBefore, Sighting, Store, StoreError,
 };
 
 const RETENTION: Duration = Duration::from_secs(3600);
@@ -214,6 +215,71 @@ async fn sightings_count_by_author_and_site_within_the_window(store: &dyn Store)
     );
 }
 
+fn admission<'a>(comment: &'a str, fingerprint: u64, author: Option<&'a str>, at: u64) -> AdmissionRequest<'a> {
+    AdmissionRequest {
+        site_id: "s",
+        comment_id: comment,
+        sighting: Some(Sighting {
+            content_fingerprint: fingerprint,
+            author_key: author,
+            window: Duration::from_secs(60),
+            now_ms: at,
+        }),
+        approvals_of: author,
+        rate_buckets: &[],
+    }
+}
+
+async fn admission_counts_new_comments_and_nothing_for_decided_ones(store: &dyn Store) {
+    store
+        .record(record("s", "old", Action::Approve, 1, Some("x")))
+        .await
+        .unwrap();
+    // A decided comment comes back whole, and its resubmission is not a sighting.
+    let again = store.admit(admission("old", 5, Some("x"), 1_000)).await.unwrap();
+    assert_eq!(
+        again,
+        Admission::Existing(Box::new(record("s", "old", Action::Approve, 1, Some("x"))))
+    );
+    let first = store.admit(admission("new1", 5, Some("x"), 2_000)).await.unwrap();
+    assert_eq!(
+        first,
+        Admission::New {
+            seen: Some(SeenBefore {
+                by_author: 0,
+                site_wide: 0
+            }),
+            approved: Some(1),
+            limited: None
+        }
+    );
+    let second = store.admit(admission("new2", 5, Some("y"), 3_000)).await.unwrap();
+    assert_eq!(
+        second,
+        Admission::New {
+            seen: Some(SeenBefore {
+                by_author: 0,
+                site_wide: 1
+            }),
+            approved: Some(0),
+            limited: None
+        }
+    );
+    let nothing_asked = AdmissionRequest {
+        sighting: None,
+        approvals_of: None,
+        ..admission("new3", 5, None, 4_000)
+    };
+    assert_eq!(
+        store.admit(nothing_asked).await.unwrap(),
+        Admission::New {
+            seen: None,
+            approved: None,
+            limited: None
+        }
+    );
+}
+
 macro_rules! contract_for {
     ($backend:ident; $($test:ident),+) => {
         mod $backend {
@@ -241,7 +307,43 @@ contract!(
     the_held_queue_lists_held_comments_of_one_site_oldest_first,
     approvals_are_counted_per_author_and_site,
     sightings_count_by_author_and_site_within_the_window,
+    admission_counts_new_comments_and_nothing_for_decided_ones,
 );
+
+#[tokio::test]
+async fn redis_admission_counts_rate_limits_in_the_same_round_trip() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, Duration::from_millis(200)).await;
+    let config = modgate::config::Config::from_file(
+        toml::from_str("[[sites.s.rate_limits]]\nkey = \"ip\"\nrate = \"1/hour\"\nburst = 2\n").unwrap(),
+        &modgate::config::Overrides::default(),
+    )
+    .unwrap();
+    let limiter = modgate::limits::RedisLimiter::new(config.sites.values());
+    let reader = modgate::limits::LimitSubjects {
+        ip: Some("203.0.113.5".parse().unwrap()),
+        ..Default::default()
+    };
+    let buckets = limiter.buckets("s", &reader);
+    assert_eq!(buckets.len(), 1);
+    let mut verdicts = Vec::new();
+    for n in 0..3 {
+        let id = format!("c{n}");
+        let request = AdmissionRequest {
+            rate_buckets: &buckets,
+            ..admission(&id, 9, None, 1_000 + n)
+        };
+        match store.admit(request).await.unwrap() {
+            Admission::New { limited, seen, .. } => {
+                assert_eq!(seen.unwrap().site_wide, n as u32, "sightings counted alongside");
+                verdicts.push(limited.map(|l| l.rule));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(verdicts[..2], [None, None]);
+    assert!(verdicts[2].as_deref().unwrap().starts_with("ip limit 1/hour"));
+}
 
 #[tokio::test]
 async fn redis_going_away_is_an_unavailable_error_within_the_timeout() {

@@ -322,7 +322,11 @@ async fn main() {
         redis_comparison(&args).await;
         return;
     }
-    let server = InProcess::start("[server]\ndiagnostics = true\n[sites.default]\nrate_limits = []\n", None).await;
+    let server = InProcess::start(
+        "[server]\ndiagnostics = true\n[sites.default]\nrate_limits = []\n",
+        None,
+    )
+    .await;
     let channels = server.channels.clone();
     let counter = Arc::new(AtomicU64::new(0));
     // Warm up both paths (model pages, connection windows).
@@ -444,7 +448,8 @@ async fn redis_comparison(args: &Args) {
 
 /// `concurrency` tasks calling the rate-limit script for `seconds`.
 async fn limit_checks(url: &str, concurrency: usize, seconds: u64) -> Report {
-    let config = Config::from_file(toml::from_str(GENEROUS_LIMITS).expect("config"), &Overrides::default()).expect("valid");
+    let config =
+        Config::from_file(toml::from_str(GENEROUS_LIMITS).expect("config"), &Overrides::default()).expect("valid");
     let limiter = Arc::new(modgate::limits::RedisLimiter::new(config.sites.values()));
     let link = Arc::new(
         modgate::store::RedisLink::connect(url, Duration::from_secs(1), Duration::from_secs(5))
@@ -463,7 +468,12 @@ async fn limit_checks(url: &str, concurrency: usize, seconds: u64) -> Report {
             while Instant::now() < deadline {
                 n += 1;
                 let subjects = modgate::limits::LimitSubjects {
-                    ip: Some(std::net::IpAddr::from([10, (worker % 250) as u8, (n / 250 % 250) as u8, (n % 250) as u8])),
+                    ip: Some(std::net::IpAddr::from([
+                        10,
+                        (worker % 250) as u8,
+                        (n / 250 % 250) as u8,
+                        (n % 250) as u8,
+                    ])),
                     email: Some(format!("{worker}-{n}")),
                     thread: Some(format!("thread-{}", n % 50)),
                     ..Default::default()
@@ -514,7 +524,16 @@ impl PrivateRedis {
             .expect("a free port")
             .port();
         let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
@@ -547,7 +566,18 @@ impl PrivateRedis {
             .trim()
             .to_string();
         let out = std::process::Command::new("redis-benchmark")
-            .args(["-p", &port, "-c", &concurrency.to_string(), "-n", "200000", "-q", "EVALSHA", &sha, "0"])
+            .args([
+                "-p",
+                &port,
+                "-c",
+                &concurrency.to_string(),
+                "-n",
+                "200000",
+                "-q",
+                "EVALSHA",
+                &sha,
+                "0",
+            ])
             .output()
             .expect("redis-benchmark runs");
         let text = String::from_utf8_lossy(&out.stdout);

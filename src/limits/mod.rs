@@ -17,7 +17,7 @@ use governor::{Quota, RateLimiter};
 use crate::config::{LimitKey, RateLimit, SitePolicy};
 
 mod shared;
-pub use shared::{RedisLimiter, bucket_key};
+pub use shared::{GCRA, RateBucket, RedisLimiter, bucket_key};
 
 type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
 

@@ -13,6 +13,13 @@ use redis::aio::ConnectionLike;
 use super::{LimitSubjects, Limited, describe};
 use crate::config::{RateLimit, SitePolicy};
 
+/// The GCRA functions, shared by every script that counts rate limits.
+pub const GCRA: &str = include_str!("gcra.lua");
+
+/// KEYS: the buckets; ARGV[1]: now in microseconds or ""; then interval and burst per bucket.
+const CHECK_BODY: &str =
+    "local refused_by, wait = count_in_buckets(1, #KEYS, 2, now_us(ARGV[1]))\nreturn {refused_by, wait}";
+
 /// The rules of every site, checked against buckets in Redis.
 pub struct RedisLimiter {
     script: redis::Script,
@@ -28,7 +35,7 @@ pub fn bucket_key(site: &str, rule_index: usize, limit: &RateLimit, subject: &st
 impl RedisLimiter {
     pub fn new<'a>(sites: impl IntoIterator<Item = &'a SitePolicy>) -> Self {
         Self {
-            script: redis::Script::new(include_str!("gcra.lua")),
+            script: redis::Script::new(&format!("{GCRA}\n{CHECK_BODY}")),
             sites: sites
                 .into_iter()
                 .map(|site| (site.id.clone(), site.rate_limits.clone()))
@@ -56,37 +63,62 @@ impl RedisLimiter {
         subjects: &LimitSubjects,
         now_us: Option<u64>,
     ) -> redis::RedisResult<Result<(), Limited>> {
-        let Some(rules) = self.sites.get(site) else {
-            return Ok(Ok(()));
-        };
-        let applicable: Vec<(usize, &RateLimit, String)> = rules
-            .iter()
-            .enumerate()
-            .filter_map(|(i, limit)| subjects.key_for(limit.key).map(|subject| (i, limit, subject)))
-            .collect();
-        if applicable.is_empty() {
+        let buckets = self.buckets(site, subjects);
+        if buckets.is_empty() {
             return Ok(Ok(()));
         }
         let mut invocation = self.script.prepare_invoke();
-        for (i, limit, subject) in &applicable {
-            invocation.key(bucket_key(site, *i, limit, subject));
+        for bucket in &buckets {
+            invocation.key(&bucket.key);
         }
         invocation.arg(now_us.map_or_else(String::new, |t| t.to_string()));
-        for (_, limit, _) in &applicable {
-            invocation
-                .arg(limit.period.as_micros().max(1) as u64)
-                .arg(limit.burst.max(1));
+        for bucket in &buckets {
+            invocation.arg(bucket.interval_us).arg(bucket.burst);
         }
         let (refused_by, wait_us): (usize, u64) = invocation.invoke_async(conn).await?;
-        if refused_by == 0 {
-            return Ok(Ok(()));
+        Ok(RateBucket::verdict(&buckets, refused_by, wait_us))
+    }
+
+    /// The buckets a comment is counted in: one per rule of its site that applies to it.
+    pub fn buckets(&self, site: &str, subjects: &LimitSubjects) -> Vec<RateBucket> {
+        let Some(rules) = self.sites.get(site) else {
+            return Vec::new();
+        };
+        rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, limit)| {
+                subjects.key_for(limit.key).map(|subject| RateBucket {
+                    key: bucket_key(site, i, limit, &subject),
+                    interval_us: limit.period.as_micros().max(1) as u64,
+                    burst: limit.burst.max(1),
+                    rule: describe(limit),
+                })
+            })
+            .collect()
+    }
+}
+
+/// One rule's bucket for one comment, as the GCRA script takes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateBucket {
+    pub key: String,
+    pub interval_us: u64,
+    pub burst: u32,
+    /// How the rule is named in reasons.
+    pub rule: String,
+}
+
+impl RateBucket {
+    /// Reads the script's answer: `refused_by` is 0 (counted) or the 1-based bucket that
+    /// needs the longest wait.
+    pub fn verdict(buckets: &[RateBucket], refused_by: usize, wait_us: u64) -> Result<(), Limited> {
+        match refused_by.checked_sub(1).and_then(|i| buckets.get(i)) {
+            None => Ok(()),
+            Some(bucket) => Err(Limited {
+                rule: bucket.rule.clone(),
+                retry_after: Duration::from_micros(wait_us),
+            }),
         }
-        let (_, limit, _) = applicable.get(refused_by - 1).ok_or_else(|| {
-            redis::RedisError::from((redis::ErrorKind::Client, "rate-limit script answered an unknown rule"))
-        })?;
-        Ok(Err(Limited {
-            rule: describe(limit),
-            retry_after: Duration::from_micros(wait_us),
-        }))
     }
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::{Limited, RateBucket};
+
 pub use embedded::EmbeddedStore;
 pub use redis_store::{RedisLink, RedisStore, SharedConnection};
 
@@ -113,9 +115,72 @@ pub enum StoreError {
     },
 }
 
+/// A text to count as a sighting for duplicate detection.
+#[derive(Clone, Copy, Debug)]
+pub struct Sighting<'a> {
+    pub content_fingerprint: u64,
+    /// Whose sighting (hashed e-mail or user id, else hashed IP), when known.
+    pub author_key: Option<&'a str>,
+    pub window: Duration,
+    pub now_ms: u64,
+}
+
+/// What the pipeline needs to know about a comment before deciding it.
+#[derive(Clone, Copy, Debug)]
+pub struct AdmissionRequest<'a> {
+    pub site_id: &'a str,
+    pub comment_id: &'a str,
+    /// Count the text for duplicate detection (`None`: too short to count).
+    pub sighting: Option<Sighting<'a>>,
+    /// Look up this author's approvals (when the site holds new authors).
+    pub approvals_of: Option<&'a str>,
+    /// Rate-limit buckets to count the comment in, for a backend that keeps rate limits
+    /// (Redis); a backend that does not must be given none.
+    pub rate_buckets: &'a [RateBucket],
+}
+
+/// The answer to an [`AdmissionRequest`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Admission {
+    /// The comment was decided before: its decision, and nothing was counted.
+    Existing(Box<DecisionRecord>),
+    New {
+        seen: Option<SeenBefore>,
+        approved: Option<u64>,
+        /// Set when a rate-limit bucket had no room (then no bucket counted it).
+        limited: Option<Limited>,
+    },
+}
+
 /// The state a moderation pipeline needs.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
+    /// Idempotency, duplicate sightings, author history and (where the backend keeps
+    /// them) rate limits for one comment, in one round trip where the backend allows.
+    /// Nothing is counted for a comment decided before.
+    async fn admit(&self, request: AdmissionRequest<'_>) -> Result<Admission, StoreError> {
+        debug_assert!(request.rate_buckets.is_empty(), "this backend keeps no rate limits");
+        if let Some(existing) = self.get(request.site_id, request.comment_id).await? {
+            return Ok(Admission::Existing(Box::new(existing)));
+        }
+        let seen = match request.sighting {
+            Some(s) => Some(
+                self.seen_before(request.site_id, s.content_fingerprint, s.author_key, s.window, s.now_ms)
+                    .await?,
+            ),
+            None => None,
+        };
+        let approved = match request.approvals_of {
+            Some(author) => Some(self.approved_count(request.site_id, author).await?),
+            None => None,
+        };
+        Ok(Admission::New {
+            seen,
+            approved,
+            limited: None,
+        })
+    }
+
     /// The decision recorded for a comment, if any.
     async fn get(&self, site_id: &str, comment_id: &str) -> Result<Option<DecisionRecord>, StoreError>;
 

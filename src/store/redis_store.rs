@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 
-use super::{DecisionRecord, Recorded, SeenBefore, Store, StoreError};
+use super::{Admission, AdmissionRequest, DecisionRecord, Recorded, SeenBefore, Store, StoreError};
+use crate::limits::{GCRA, RateBucket};
 use crate::policy::Action;
 
 /// Sightings kept per text: the duplicate thresholds are single digits, so a flood of one
@@ -56,26 +57,66 @@ end
 return false
 ";
 
-const SEEN_SCRIPT: &str = r"
--- KEYS: sightings of the text, sightings of the text by this author (or the first again)
--- ARGV: now (ms), window (ms), has author (0/1), a unique member, most sightings kept
-local now, window, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5])
-local function count_then_add(key)
+/// Counting sightings of a text: drop those older than the window, count the rest, add
+/// this one, keep at most `cap`; the key expires with the window.
+const SIGHTINGS_LIB: &str = r"
+local function count_then_add(key, now, window, member, cap)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - window))
   local before = redis.call('ZCARD', key)
-  redis.call('ZADD', key, now, ARGV[4])
+  redis.call('ZADD', key, now, member)
   if before + 1 > cap then
     redis.call('ZREMRANGEBYRANK', key, 0, before - cap)
   end
   redis.call('PEXPIRE', key, window)
   return before
 end
-local site_wide = count_then_add(KEYS[1])
+";
+
+/// KEYS: sightings of the text, sightings of the text by this author (or the first again)
+/// ARGV: now (ms), window (ms), has author (0/1), a unique member, most sightings kept
+const SEEN_BODY: &str = r"
+local now, window, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5])
+local site_wide = count_then_add(KEYS[1], now, window, ARGV[4], cap)
 local by_author = 0
 if ARGV[3] == '1' then
-  by_author = count_then_add(KEYS[2])
+  by_author = count_then_add(KEYS[2], now, window, ARGV[4], cap)
 end
 return {site_wide, by_author}
+";
+
+/// Everything before the decision in one round trip. Nothing is counted for a comment
+/// decided before.
+/// KEYS: decision, sightings of the text, sightings by the author, author's approvals,
+///       then the rate-limit buckets (unused slots repeat the decision key)
+/// ARGV: count a sighting (0/1), sighting has an author (0/1), want approvals (0/1),
+///       now (ms), window (ms), unique member, most sightings kept, GCRA now (us or ''),
+///       then interval (us) and burst per bucket
+/// Returns {decided before (0/1), its JSON or '', refused by bucket (0: none), wait (us),
+///          sightings site-wide, by the author, approvals} with -1 for what was not asked.
+const ADMIT_BODY: &str = r"
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  return {1, existing, 0, 0, -1, -1, -1}
+end
+local buckets = #KEYS - 4
+local refused_by, wait = 0, 0
+if buckets > 0 then
+  refused_by, wait = count_in_buckets(5, buckets, 9, now_us(ARGV[8]))
+end
+local site_wide, by_author = -1, -1
+if ARGV[1] == '1' then
+  local now, window, cap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
+  site_wide = count_then_add(KEYS[2], now, window, ARGV[6], cap)
+  by_author = 0
+  if ARGV[2] == '1' then
+    by_author = count_then_add(KEYS[3], now, window, ARGV[6], cap)
+  end
+end
+local approved = -1
+if ARGV[3] == '1' then
+  approved = tonumber(redis.call('GET', KEYS[4]) or '0')
+end
+return {0, '', refused_by, wait, site_wide, by_author, approved}
 ";
 
 /// How long calls skip Redis after one failed, before one is let through again.
@@ -252,6 +293,7 @@ pub struct RedisStore {
     default_retention: Duration,
     record_script: redis::Script,
     seen_script: redis::Script,
+    admit_script: redis::Script,
 }
 
 fn key(site: &str, rest: &str) -> String {
@@ -269,7 +311,8 @@ impl RedisStore {
             retention,
             default_retention,
             record_script: redis::Script::new(RECORD_SCRIPT),
-            seen_script: redis::Script::new(SEEN_SCRIPT),
+            seen_script: redis::Script::new(&format!("{SIGHTINGS_LIB}\n{SEEN_BODY}")),
+            admit_script: redis::Script::new(&format!("{GCRA}\n{SIGHTINGS_LIB}\n{ADMIT_BODY}")),
         }
     }
 
@@ -286,8 +329,65 @@ fn parse(json: &str) -> Result<DecisionRecord, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Unavailable(format!("redis holds an unreadable decision: {e}")))
 }
 
+fn sightings_keys(site_id: &str, content_fingerprint: u64, author_key: Option<&str>) -> (String, String) {
+    let texts = key(site_id, &format!("seen:{content_fingerprint:016x}"));
+    let by_author = author_key.map_or_else(|| texts.clone(), |a| format!("{texts}:{a}"));
+    (texts, by_author)
+}
+
 #[async_trait::async_trait]
 impl Store for RedisStore {
+    async fn admit(&self, request: AdmissionRequest<'_>) -> Result<Admission, StoreError> {
+        let site = request.site_id;
+        let decision_key = key(site, &format!("decision:{}", request.comment_id));
+        let (texts, by_author) = match request.sighting {
+            Some(s) => sightings_keys(site, s.content_fingerprint, s.author_key),
+            None => (decision_key.clone(), decision_key.clone()),
+        };
+        let approvals = request
+            .approvals_of
+            .map_or_else(|| decision_key.clone(), |a| key(site, &format!("approved:{a}")));
+        let mut invocation = self.admit_script.prepare_invoke();
+        invocation.key(&decision_key).key(texts).key(by_author).key(approvals);
+        for bucket in request.rate_buckets {
+            invocation.key(&bucket.key);
+        }
+        let sighting = request.sighting;
+        invocation
+            .arg(u8::from(sighting.is_some()))
+            .arg(u8::from(sighting.is_some_and(|s| s.author_key.is_some())))
+            .arg(u8::from(request.approvals_of.is_some()))
+            .arg(sighting.map_or(0, |s| s.now_ms))
+            .arg(sighting.map_or(1, |s| s.window.as_millis().max(1) as u64))
+            .arg(format!(
+                "{}:{:016x}",
+                sighting.map_or(0, |s| s.now_ms),
+                rand::random::<u64>()
+            ))
+            .arg(MAX_SIGHTINGS)
+            .arg("");
+        for bucket in request.rate_buckets {
+            invocation.arg(bucket.interval_us).arg(bucket.burst);
+        }
+        type Answer = (u8, String, usize, u64, i64, i64, i64);
+        let (decided, json, refused_by, wait_us, site_wide, by_author, approved): Answer = self
+            .link
+            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        if decided == 1 {
+            return Ok(Admission::Existing(Box::new(parse(&json)?)));
+        }
+        let buckets: &[RateBucket] = request.rate_buckets;
+        Ok(Admission::New {
+            seen: (site_wide >= 0).then(|| SeenBefore {
+                site_wide: site_wide as u32,
+                by_author: by_author.max(0) as u32,
+            }),
+            approved: (approved >= 0).then_some(approved as u64),
+            limited: RateBucket::verdict(buckets, refused_by, wait_us).err(),
+        })
+    }
+
     async fn get(&self, site_id: &str, comment_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
         let decision = key(site_id, &format!("decision:{comment_id}"));
         let json: Option<String> = self
@@ -335,8 +435,7 @@ impl Store for RedisStore {
         window: Duration,
         now_ms: u64,
     ) -> Result<SeenBefore, StoreError> {
-        let texts = key(site_id, &format!("seen:{content_fingerprint:016x}"));
-        let by_author = author_key.map_or_else(|| texts.clone(), |a| format!("{texts}:{a}"));
+        let (texts, by_author) = sightings_keys(site_id, content_fingerprint, author_key);
         let member = format!("{now_ms}:{:016x}", rand::random::<u64>());
         let mut invocation = self.seen_script.prepare_invoke();
         invocation
