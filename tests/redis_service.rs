@@ -1,6 +1,6 @@
 //! The service on Redis: replicas that share one limit, an outage decided by each site's
 //! failure policy without hanging, recovery without a restart, and held comments that
-//! outlive a Redis restart (with AOF).
+//! outlive a Redis restart (with the AOF settings of deploy/redis.conf).
 
 mod common;
 
@@ -146,8 +146,9 @@ async fn an_outage_is_decided_by_each_sites_policy_within_the_timeout_and_recove
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn held_comments_survive_a_redis_restart_with_aof() {
-    let mut redis = RedisServer::start_with(&["--appendonly", "yes"]);
+async fn held_comments_survive_a_redis_restart_with_the_deploy_config() {
+    let deploy_config = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/redis.conf");
+    let mut redis = RedisServer::start_with(&[deploy_config]);
     let sites = "[sites.default]\nsuspect_terms = [\"trọng tài\"]\n";
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&config(&redis, sites), dir.path()).await;

@@ -17,7 +17,9 @@ impl RedisServer {
         Self::start_with(&[])
     }
 
-    /// Starts redis-server with extra arguments (e.g. `["--appendonly", "yes"]`).
+    /// Starts redis-server with extra arguments (e.g. `["--appendonly", "yes"]`); a first
+    /// argument ending in `.conf` is a configuration file (port and directory are still
+    /// the test's own).
     pub fn start_with(extra: &[&str]) -> Self {
         // A port can be taken between finding it free and redis binding it; try again.
         for _ in 0..5 {
@@ -84,7 +86,13 @@ impl RedisServer {
 
 /// Starts redis-server and waits until it answers; `None` if it exited or never answered.
 fn spawn(port: u16, dir: &tempfile::TempDir, extra: &[String]) -> Option<Child> {
+    // A configuration file, when given, must come first on redis-server's command line.
+    let (config_file, extra) = match extra.first() {
+        Some(first) if first.ends_with(".conf") => (Some(first.as_str()), &extra[1..]),
+        _ => (None, extra),
+    };
     let mut child = Command::new("redis-server")
+        .args(config_file)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
         .args(["--dir", dir.path().to_str().expect("utf-8 path")])
         .args(extra)
