@@ -142,6 +142,17 @@ struct Report {
 }
 
 impl Report {
+    fn of(mut latencies_us: Vec<f64>, errors: u64, elapsed_s: f64) -> Self {
+        latencies_us.sort_by(f64::total_cmp);
+        Self {
+            calls: latencies_us.len() as u64,
+            errors,
+            per_second: latencies_us.len() as f64 / elapsed_s,
+            latencies_us,
+            elapsed_s,
+        }
+    }
+
     fn empty() -> Self {
         Self {
             calls: 0,
@@ -173,20 +184,37 @@ impl Report {
 /// Closed loop: `concurrency` callers, each calling again as soon as its call returns.
 async fn saturate(rpc: Rpc, channels: &[Channel], concurrency: usize, seconds: u64, counter: Arc<AtomicU64>) -> Report {
     let payload = Arc::new(vec![b'x'; 600]);
+    let channels = channels.to_vec();
+    closed_loop(concurrency, seconds, move |worker| {
+        let channel = channels[worker % channels.len()].clone();
+        let (counter, payload) = (counter.clone(), payload.clone());
+        move || {
+            let (channel, counter, payload) = (channel.clone(), counter.clone(), payload.clone());
+            async move { call(rpc, &channel, counter.fetch_add(1, Ordering::Relaxed), &payload).await }
+        }
+    })
+    .await
+}
+
+/// `concurrency` workers, each calling again as soon as its call returns, for `seconds`.
+/// `worker(i)` makes worker i's call function; a call returns whether it succeeded.
+async fn closed_loop<W, C, Fut>(concurrency: usize, seconds: u64, worker: W) -> Report
+where
+    W: Fn(usize) -> C,
+    C: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for worker in 0..concurrency {
-        let channel = channels[worker % channels.len()].clone();
-        let counter = counter.clone();
-        let payload = payload.clone();
+    for i in 0..concurrency {
+        let mut next_call = worker(i);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
             while Instant::now() < deadline {
-                let n = counter.fetch_add(1, Ordering::Relaxed);
                 let t = Instant::now();
-                if !call(rpc, &channel, n, &payload).await {
+                if !next_call().await {
                     errors += 1;
                 }
                 latencies.push(t.elapsed().as_secs_f64() * 1e6);
@@ -201,15 +229,7 @@ async fn saturate(rpc: Rpc, channels: &[Channel], concurrency: usize, seconds: u
         latencies_us.extend(l);
         errors += e;
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies_us.sort_by(f64::total_cmp);
-    Report {
-        calls: latencies_us.len() as u64,
-        errors,
-        per_second: latencies_us.len() as f64 / elapsed,
-        latencies_us,
-        elapsed_s: elapsed,
-    }
+    Report::of(latencies_us, errors, started.elapsed().as_secs_f64())
 }
 
 /// Open loop: one call every 1/rate seconds; latency counted from the scheduled start.
@@ -254,15 +274,7 @@ async fn paced(rpc: Rpc, channels: &[Channel], rate: f64, seconds: u64, counter:
         latencies_us.push(l);
         errors += u64::from(!ok);
     }
-    latencies_us.sort_by(f64::total_cmp);
-    let elapsed = started.elapsed().as_secs_f64();
-    Report {
-        calls: latencies_us.len() as u64,
-        errors,
-        per_second: latencies_us.len() as f64 / elapsed,
-        latencies_us,
-        elapsed_s: elapsed,
-    }
+    Report::of(latencies_us, errors, started.elapsed().as_secs_f64())
 }
 
 /// A server of the real stack in this process, on 127.0.0.1:0.
@@ -358,20 +370,32 @@ async fn main() {
         counter.clone(),
     )
     .await;
-    println!(
-        "load: {} s per run, {} concurrent callers, 4 connections, client and server in one process on {} cores",
-        args.seconds,
+    print_table(
+        &format!("{} s per run, client and server in one process", args.seconds),
         args.concurrency,
+        &[
+            ("Echo, saturated", &echo),
+            ("Moderate, saturated", &moderate),
+            ("Moderate at half its max rate", &half),
+            ("Echo at the same rate", &echo_half),
+        ],
+    );
+    println!(
+        "Moderate / Echo throughput: {:.0}%",
+        100.0 * moderate.per_second / echo.per_second
+    );
+    server.stop().await;
+}
+
+/// Prints the run's setting and one Markdown table row per report.
+fn print_table(setting: &str, concurrency: usize, rows: &[(&str, &Report)]) {
+    println!(
+        "load: {setting}, {concurrency} concurrent callers, 4 connections, on {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("| run | calls | errors | calls/s | p50 µs | p99 µs |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (name, r) in [
-        ("Echo, saturated", &echo),
-        ("Moderate, saturated", &moderate),
-        ("Moderate at half its max rate", &half),
-        ("Echo at the same rate", &echo_half),
-    ] {
+    for (name, r) in rows {
         println!(
             "| {name} | {} | {} | {:.0} | {:.0} | {:.0} |",
             r.calls,
@@ -381,11 +405,6 @@ async fn main() {
             r.percentile(0.99)
         );
     }
-    println!(
-        "Moderate / Echo throughput: {:.0}%",
-        100.0 * moderate.per_second / echo.per_second
-    );
-    server.stop().await;
 }
 
 /// Rules generous enough never to refuse a load comment, so every call runs the limit
@@ -416,28 +435,15 @@ async fn redis_comparison(args: &Args) {
     let limits = limit_checks(&redis.url(), args.concurrency, args.seconds).await;
     let floor = redis.benchmark_trivial_evalsha(args.concurrency);
 
-    println!(
-        "load: {} s per backend, {} concurrent callers, 4 connections, client, server and redis-server on {} cores",
-        args.seconds,
+    print_table(
+        &format!("{} s per backend, client, server and redis-server", args.seconds),
         args.concurrency,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        &[
+            ("Moderate, embedded backend", &on_embedded),
+            ("Moderate, Redis backend", &on_redis),
+            ("rate-limit script (3 rules), direct", &limits),
+        ],
     );
-    println!("| run | calls | errors | calls/s | p50 µs | p99 µs |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (name, r) in [
-        ("Moderate, embedded backend", &on_embedded),
-        ("Moderate, Redis backend", &on_redis),
-        ("rate-limit script (3 rules), direct", &limits),
-    ] {
-        println!(
-            "| {name} | {} | {} | {:.0} | {:.0} | {:.0} |",
-            r.calls,
-            r.errors,
-            r.per_second,
-            r.percentile(0.5),
-            r.percentile(0.99)
-        );
-    }
     println!("| trivial EVALSHA, redis-benchmark | | | {floor:.0} | | |");
     println!(
         "Redis / embedded Moderate throughput: {:.0}%; rate-limit script / trivial EVALSHA: {:.0}%",
@@ -456,59 +462,35 @@ async fn limit_checks(url: &str, concurrency: usize, seconds: u64) -> Report {
             .await
             .expect("redis"),
     );
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..concurrency {
+    closed_loop(concurrency, seconds, move |worker| {
         let (limiter, link) = (limiter.clone(), link.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            let mut n = 0u64;
-            while Instant::now() < deadline {
-                n += 1;
-                let subjects = modgate::limits::LimitSubjects {
-                    ip: Some(std::net::IpAddr::from([
-                        10,
-                        (worker % 250) as u8,
-                        (n / 250 % 250) as u8,
-                        (n % 250) as u8,
-                    ])),
-                    email: Some(format!("{worker}-{n}")),
-                    thread: Some(format!("thread-{}", n % 50)),
-                    ..Default::default()
-                };
-                let t = Instant::now();
+        let mut n = 0u64;
+        move || {
+            n += 1;
+            let subjects = modgate::limits::LimitSubjects {
+                ip: Some(std::net::IpAddr::from([
+                    10,
+                    (worker % 250) as u8,
+                    (n / 250 % 250) as u8,
+                    (n % 250) as u8,
+                ])),
+                email: Some(format!("{worker}-{n}")),
+                thread: Some(format!("thread-{}", n % 50)),
+                ..Default::default()
+            };
+            let (limiter, link) = (limiter.clone(), link.clone());
+            async move {
                 let result = link
                     .run(|mut conn| {
                         let (limiter, subjects) = (&limiter, &subjects);
                         async move { limiter.check(&mut conn, "default", subjects).await }
                     })
                     .await;
-                if !matches!(result, Ok(Ok(()))) {
-                    errors += 1;
-                }
-                latencies.push(t.elapsed().as_secs_f64() * 1e6);
+                matches!(result, Ok(Ok(())))
             }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies_us = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (l, e) = task.await.expect("worker");
-        latencies_us.extend(l);
-        errors += e;
-    }
-    latencies_us.sort_by(f64::total_cmp);
-    let elapsed = started.elapsed().as_secs_f64();
-    Report {
-        calls: latencies_us.len() as u64,
-        errors,
-        per_second: latencies_us.len() as f64 / elapsed,
-        latencies_us,
-        elapsed_s: elapsed,
-    }
+        }
+    })
+    .await
 }
 
 /// A redis-server for the benchmark alone: a free loopback port, no persistence.

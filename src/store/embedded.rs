@@ -554,48 +554,4 @@ mod tests {
         assert_eq!(shards_with(1), 0, "expired text forgotten");
         assert_eq!(shards_with(2), 1, "recent text kept");
     }
-
-    #[tokio::test]
-    async fn duplicate_sightings_count_by_author_and_site_within_the_window() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), retention(), 0).unwrap();
-        let window = Duration::from_secs(60);
-        let first = store.seen_before("s", 7, Some("x"), window, 1_000).await.unwrap();
-        assert_eq!(
-            first,
-            SeenBefore {
-                by_author: 0,
-                site_wide: 0
-            }
-        );
-        store.seen_before("s", 7, Some("y"), window, 2_000).await.unwrap();
-        let third = store.seen_before("s", 7, Some("x"), window, 3_000).await.unwrap();
-        assert_eq!(
-            third,
-            SeenBefore {
-                by_author: 1,
-                site_wide: 2
-            }
-        );
-        // The first sighting (x at 1 s) has left the window; x's later one has not.
-        let partly = store.seen_before("s", 7, Some("y"), window, 62_000).await.unwrap();
-        assert_eq!(
-            partly,
-            SeenBefore {
-                by_author: 1,
-                site_wide: 2
-            }
-        );
-        let later = store.seen_before("s", 7, Some("x"), window, 200_000).await.unwrap();
-        assert_eq!(
-            later,
-            SeenBefore {
-                by_author: 0,
-                site_wide: 0
-            },
-            "old sightings expire"
-        );
-        let other_site = store.seen_before("t", 7, Some("x"), window, 200_000).await.unwrap();
-        assert_eq!(other_site.site_wide, 0);
-    }
 }
