@@ -104,6 +104,9 @@ pub struct RedisSection {
     pub timeout_ms: Option<u64>,
     /// Longest wait for the first connection at start.
     pub connect_timeout_ms: Option<u64>,
+    /// For `rediss://`: a PEM file of the certificate authorities to trust instead of the
+    /// system's (a private CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// One site's policy, as written in the file.
@@ -241,6 +244,8 @@ pub struct RedisConfig {
     pub cluster_nodes: Vec<String>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// PEM of the certificate authorities to trust for TLS; `None`: the system's.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl RedisConfig {
@@ -262,6 +267,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("url", &self.redacted_url())
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("private_ca", &self.ca_pem.is_some())
             .finish()
     }
 }
@@ -519,7 +525,7 @@ fn validate_redis(section: Option<RedisSection>) -> Result<Option<RedisConfig>, 
     let url = section.url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
     let cluster_nodes: Vec<String> = section.cluster_nodes.iter().map(|n| n.trim().to_string()).collect();
     if url.is_none() && cluster_nodes.is_empty() {
-        if section.timeout_ms.is_some() || section.connect_timeout_ms.is_some() {
+        if section.timeout_ms.is_some() || section.connect_timeout_ms.is_some() || section.ca_file.is_some() {
             return err("redis.url (MODGATE_REDIS_URL): required when [redis] has other settings");
         }
         return Ok(None);
@@ -530,17 +536,11 @@ fn validate_redis(section: Option<RedisSection>) -> Result<Option<RedisConfig>, 
     let check = |name: &str, url: &str, unix_allowed: bool| -> Result<(), ConfigError> {
         let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
         match scheme {
-            "redis" => {}
+            "redis" | "rediss" => {}
             "redis+unix" | "unix" if unix_allowed => {}
-            "rediss" => {
-                return err(format!(
-                    "{name}: TLS (rediss://) is not built into this modgate yet; got {}",
-                    redact_url(url)
-                ));
-            }
             _ => {
                 return err(format!(
-                    "{name}: expected redis://host:port{}, got {}",
+                    "{name}: expected redis://host:port, rediss://host:port (TLS){}, got {}",
                     if unix_allowed { " or redis+unix:///path" } else { "" },
                     redact_url(url)
                 ));
@@ -569,8 +569,20 @@ fn validate_redis(section: Option<RedisSection>) -> Result<Option<RedisConfig>, 
             "redis.connect_timeout_ms: 1 to 120000, got {connect_timeout_ms}"
         ));
     }
+    let ca_pem = match &section.ca_file {
+        None => None,
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| ConfigError(format!("redis.ca_file: cannot read {}: {e}", path.display())))?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return err(format!("redis.ca_file: {} holds no PEM certificate", path.display()));
+            }
+            Some(pem)
+        }
+    };
     Ok(Some(RedisConfig {
         url: url.unwrap_or_default(),
+        ca_pem,
         cluster_nodes,
         timeout: Duration::from_millis(timeout_ms),
         connect_timeout: Duration::from_millis(connect_timeout_ms),
@@ -873,7 +885,10 @@ mod tests {
             ("[sites.a]\nspam_treshold = 0.5\n", "unknown field"),
             ("[sites.a]\nredis_failure = \"panic\"\n", "sites.a.redis_failure"),
             ("[redis]\nurl = \"http://cache:6379\"\n", "redis.url"),
-            ("[redis]\nurl = \"rediss://cache:6380\"\n", "TLS"),
+            (
+                "[redis]\nurl = \"rediss://cache:6380\"\nca_file = \"/nonexistent/ca.pem\"\n",
+                "redis.ca_file: cannot read /nonexistent/ca.pem",
+            ),
             ("[redis]\nurl = \"redis://cache\"\ntimeout_ms = 0\n", "redis.timeout_ms"),
             ("[redis]\ntimeout_ms = 20\n", "redis.url (MODGATE_REDIS_URL): required"),
             (

@@ -128,10 +128,11 @@ pub async fn prepare(config: Config) -> Result<Prepared, ServeError> {
             (embedded.clone(), Some(embedded), None)
         }
         Some(redis) => {
+            let ca = redis.ca_pem.as_deref();
             let link = if redis.cluster_nodes.is_empty() {
-                RedisLink::connect(&redis.url, redis.timeout, redis.connect_timeout).await
+                RedisLink::connect_with_ca(&redis.url, ca, redis.timeout, redis.connect_timeout).await
             } else {
-                RedisLink::connect_cluster(&redis.cluster_nodes, redis.timeout, redis.connect_timeout).await
+                RedisLink::connect_cluster(&redis.cluster_nodes, ca, redis.timeout, redis.connect_timeout).await
             }
             .map_err(|e| ServeError::Redis {
                 url: redis.redacted_url(),

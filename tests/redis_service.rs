@@ -195,3 +195,39 @@ async fn held_comments_survive_a_redis_restart_with_the_deploy_config() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls_with_a_private_certificate_authority() {
+    let redis = common::redis_server::TlsRedisServer::start();
+    let config = format!(
+        "[redis]\nurl = \"{}\"\nca_file = \"{}\"\n[sites.default]\n",
+        redis.url(),
+        redis.ca_file().display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&config, dir.path()).await;
+    let mut client = server.client().await;
+    let response = client
+        .moderate(on_site("default", "tls-1", TEXTS[0], "192.0.2.77"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!response.degraded, "{response:?}");
+    let stored = client
+        .get_decision(GetDecisionRequest {
+            site_id: "default".into(),
+            comment_id: "tls-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.moderation_id, response.moderation_id);
+
+    // Without the private authority the server's certificate is not trusted.
+    let untrusted =
+        modgate::store::RedisLink::connect(&redis.url(), Duration::from_millis(200), Duration::from_secs(2)).await;
+    assert!(
+        untrusted.is_err(),
+        "a certificate from an unknown authority was accepted"
+    );
+}

@@ -46,9 +46,14 @@ async fn redis_store(server: &RedisServer, timeout: Duration) -> RedisStore {
 
 async fn redis_cluster() -> Backend {
     let cluster = RedisCluster::start();
-    let link = RedisLink::connect_cluster(&cluster.urls(), Duration::from_millis(500), Duration::from_secs(5))
-        .await
-        .unwrap();
+    let link = RedisLink::connect_cluster(
+        &cluster.urls(),
+        None,
+        Duration::from_millis(500),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     Backend {
         store: Arc::new(RedisStore::new(Arc::new(link), HashMap::new(), RETENTION)),
         _guard: Box::new(cluster),

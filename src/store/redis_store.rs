@@ -170,7 +170,23 @@ impl RedisLink {
     /// Connects to one server, waiting at most `connect_timeout`; afterwards reconnects
     /// by itself.
     pub async fn connect(url: &str, timeout: Duration, connect_timeout: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?;
+        Self::connect_with_ca(url, None, timeout, connect_timeout).await
+    }
+
+    /// [`Self::connect`], trusting the certificate authorities in `ca_pem` (instead of the
+    /// system's) for a `rediss://` URL.
+    pub async fn connect_with_ca(
+        url: &str,
+        ca_pem: Option<&[u8]>,
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        install_tls_provider();
+        let client = match ca_pem {
+            None => redis::Client::open(url),
+            Some(pem) => redis::Client::build_with_tls(url, certificates(pem)),
+        }
+        .map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(timeout));
@@ -181,15 +197,22 @@ impl RedisLink {
         Ok(Self::over(SharedConnection::Single(conn), timeout))
     }
 
-    /// Connects to a Redis Cluster through any of its `nodes` (it learns the others).
+    /// Connects to a Redis Cluster through any of its `nodes` (it learns the others),
+    /// trusting `ca_pem` for TLS when given.
     pub async fn connect_cluster(
         nodes: &[String],
+        ca_pem: Option<&[u8]>,
         timeout: Duration,
         connect_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        let client = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
+        install_tls_provider();
+        let mut builder = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
             .connection_timeout(connect_timeout)
-            .response_timeout(timeout)
+            .response_timeout(timeout);
+        if let Some(pem) = ca_pem {
+            builder = builder.certs(certificates(pem));
+        }
+        let client = builder
             .build()
             .map_err(|e| StoreError::Unavailable(format!("redis cluster nodes: {e}")))?;
         let conn = tokio::time::timeout(connect_timeout, client.get_async_connection())
@@ -318,6 +341,19 @@ impl RedisStore {
 
     fn retention_of(&self, site: &str) -> Duration {
         self.retention.get(site).copied().unwrap_or(self.default_retention)
+    }
+}
+
+/// rustls needs one process-wide choice of cryptography (ring, built here); a second
+/// call finds it chosen and changes nothing.
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn certificates(ca_pem: &[u8]) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca_pem.to_vec()),
     }
 }
 

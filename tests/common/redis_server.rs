@@ -190,3 +190,144 @@ fn cluster_ok(port: u16) -> bool {
         .output()
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok"))
 }
+
+/// A private redis-server that speaks only TLS, with a certificate for `localhost` signed
+/// by a throwaway certificate authority (made with the openssl command).
+pub struct TlsRedisServer {
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl TlsRedisServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = |name: &str| dir.path().join(name).to_str().expect("utf-8 path").to_string();
+        std::fs::write(path("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+        for args in [
+            vec![
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &path("ca.key"),
+                "-out",
+                &path("ca.crt"),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=modgate test CA",
+            ],
+            vec![
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &path("server.key"),
+                "-out",
+                &path("server.csr"),
+                "-subj",
+                "/CN=localhost",
+            ],
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                &path("server.csr"),
+                "-CA",
+                &path("ca.crt"),
+                "-CAkey",
+                &path("ca.key"),
+                "-CAcreateserial",
+                "-out",
+                &path("server.crt"),
+                "-days",
+                "2",
+                "-extfile",
+                &path("ext.cnf"),
+            ],
+        ] {
+            let status = Command::new("openssl")
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl runs");
+            assert!(status.success(), "openssl {args:?} failed");
+        }
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free loopback port")
+                .port();
+            let mut child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                ])
+                .args([
+                    "--tls-cert-file",
+                    &path("server.crt"),
+                    "--tls-key-file",
+                    &path("server.key"),
+                ])
+                .args(["--tls-ca-cert-file", &path("ca.crt"), "--tls-auth-clients", "no"])
+                .args(["--dir", dir.path().to_str().expect("utf-8 path")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server runs");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                let answered = Command::new("redis-cli")
+                    .args([
+                        "--tls",
+                        "--cacert",
+                        &path("ca.crt"),
+                        "-h",
+                        "localhost",
+                        "-p",
+                        &port.to_string(),
+                        "ping",
+                    ])
+                    .output()
+                    .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("PONG"));
+                if answered {
+                    return Self { port, child, dir };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server with TLS did not start");
+    }
+
+    pub fn url(&self) -> String {
+        format!("rediss://localhost:{}/", self.port)
+    }
+
+    /// The certificate authority's PEM file, to trust instead of the system's.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+}
+
+impl Drop for TlsRedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
