@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::redis_server::RedisServer;
-use common::{TestServer, comment};
+use common::{ServerProcess, TestServer, comment, connect};
 use modgate::api::proto::{Action, GetDecisionRequest, ModerateRequest, ReasonCode};
 
 const TIMEOUT_MS: u64 = 50;
@@ -36,18 +36,21 @@ const TEXTS: &[&str] = &[
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_sharing_redis_enforce_one_limit() {
+async fn two_modgate_processes_sharing_redis_enforce_one_limit() {
     let redis = RedisServer::start();
     // 10 per minute with a burst of 10: one comment earned back every 6 s, so within
     // this test (well under 6 s) exactly the burst is admitted, however the calls split.
     let sites = "[sites.default]\nrate_limits = [{ key = \"ip\", rate = \"10/minute\", burst = 10 }]\n";
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = TestServer::start(&config(&redis, sites), dir_a.path()).await;
-    let b = TestServer::start(&config(&redis, sites), dir_b.path()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("modgate.toml");
+    std::fs::write(&config_file, config(&redis, sites)).unwrap();
+    let a = ServerProcess::start(&config_file, &dir.path().join("a"));
+    let b = ServerProcess::start(&config_file, &dir.path().join("b"));
+    let (client_a, client_b) = (connect(a.addr).await, connect(b.addr).await);
     let started = Instant::now();
     let mut calls = Vec::new();
     for n in 0..20 {
-        let mut client = if n % 2 == 0 { a.client().await } else { b.client().await };
+        let mut client = if n % 2 == 0 { client_a.clone() } else { client_b.clone() };
         let request = on_site("default", &format!("r{n}"), TEXTS[n % TEXTS.len()], "198.51.100.20");
         calls.push(tokio::spawn(async move {
             client.moderate(request).await.unwrap().into_inner()
