@@ -56,6 +56,10 @@ pub struct ServerSection {
     /// Per-install secret that salts stored hashes of IPs and e-mail addresses. Generated
     /// and kept in the data directory when unset.
     pub hash_salt: Option<String>,
+    /// HMAC key that signs built-in (ALTCHA) captcha challenges, at least 16 characters.
+    /// Unset: derived from the install secret. Set it to share challenges with another
+    /// ALTCHA server using the same key.
+    pub altcha_hmac_key: Option<String>,
 }
 
 impl Default for ServerSection {
@@ -70,6 +74,7 @@ impl Default for ServerSection {
             log_format: default_log_format(),
             diagnostics: false,
             hash_salt: None,
+            altcha_hmac_key: None,
         }
     }
 }
@@ -154,6 +159,11 @@ pub struct SiteSection {
     /// When Redis is unavailable: "fail_open" (local limits only, decision marked
     /// degraded) or "fail_closed" (HOLD with DEPENDENCY_UNAVAILABLE).
     pub redis_failure: Option<String>,
+    /// Built-in captcha difficulty: the secret number is at most this (the browser tries
+    /// half of it on average).
+    pub altcha_max_number: Option<u64>,
+    /// How long an issued built-in captcha challenge stays valid.
+    pub altcha_expiry_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -366,6 +376,8 @@ pub struct SitePolicy {
     pub rate_limits: Vec<RateLimit>,
     pub duplicate_site_copies: u32,
     pub redis_failure: RedisFailure,
+    pub altcha_max_number: u64,
+    pub altcha_expiry: Duration,
 }
 
 /// The validated configuration the server runs with.
@@ -380,6 +392,7 @@ pub struct Config {
     pub json_logs: bool,
     pub diagnostics: bool,
     pub hash_salt: Option<String>,
+    pub altcha_hmac_key: Option<String>,
     /// Set: all state lives in Redis; unset: the embedded backend under `data_dir`.
     pub redis: Option<RedisConfig>,
     pub sites: BTreeMap<String, SitePolicy>,
@@ -480,6 +493,11 @@ impl Config {
         {
             return err("server.hash_salt: at least 16 characters (or leave it unset to generate one)");
         }
+        if let Some(key) = &server.altcha_hmac_key
+            && key.len() < 16
+        {
+            return err("server.altcha_hmac_key: at least 16 characters (or leave it unset to derive one)");
+        }
         let mut sections = file.sites;
         if sections.is_empty() {
             sections.insert("default".to_string(), SiteSection::default());
@@ -512,6 +530,7 @@ impl Config {
             json_logs,
             diagnostics: server.diagnostics,
             hash_salt: server.hash_salt,
+            altcha_hmac_key: server.altcha_hmac_key,
             redis,
             sites,
         })
@@ -695,6 +714,18 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
             ));
         }
     };
+    let altcha_max_number = s.altcha_max_number.unwrap_or(100_000);
+    if !(1_000..=100_000_000).contains(&altcha_max_number) {
+        return err(format!(
+            "sites.{id}.altcha_max_number: 1000 to 100000000, got {altcha_max_number}"
+        ));
+    }
+    let altcha_expiry_seconds = s.altcha_expiry_seconds.unwrap_or(1_200);
+    if !(10..=86_400).contains(&altcha_expiry_seconds) {
+        return err(format!(
+            "sites.{id}.altcha_expiry_seconds: 10 to 86400, got {altcha_expiry_seconds}"
+        ));
+    }
     let rate_limits = match s.rate_limits {
         None => default_rate_limits(),
         Some(list) => list
@@ -720,6 +751,8 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
         rate_limits,
         duplicate_site_copies: s.duplicate_site_copies.unwrap_or(5).max(2),
         redis_failure,
+        altcha_max_number,
+        altcha_expiry: Duration::from_secs(altcha_expiry_seconds),
     })
 }
 

@@ -18,6 +18,7 @@
 //! graceful shutdown; [`cli`] is the `modgate` command line.
 
 pub mod api;
+pub mod captcha;
 pub mod classify;
 pub mod cli;
 pub mod config;

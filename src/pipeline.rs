@@ -17,6 +17,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::captcha::altcha::{Altcha, Challenge};
 use crate::classify::{ClassifierHandle, HeadKind};
 use crate::config::{CaptchaMode, RedisFailure, ScoreThresholds, SitePolicy, Term};
 use crate::limits::{LimitSubjects, LocalLimiter, RedisLimiter};
@@ -67,6 +68,8 @@ pub struct Pipeline {
     /// no round trip) and the limits that still apply while Redis is away.
     limiter: LocalLimiter,
     shared_limits: Option<SharedLimits>,
+    /// Issues and verifies the built-in proof-of-work captcha.
+    altcha: Altcha,
     /// Secret mixed into every stored hash of an IP or e-mail address.
     salt: Vec<u8>,
     /// Serializes calls for the same comment (sharded by key hash).
@@ -83,6 +86,7 @@ impl Pipeline {
         store: Arc<dyn Store>,
         shared_limits: Option<SharedLimits>,
         salt: Vec<u8>,
+        altcha: Altcha,
     ) -> Self {
         let limiter = LocalLimiter::new(sites.values());
         let comment_locks = (0..64).map(|_| tokio::sync::Mutex::new(())).collect();
@@ -92,6 +96,7 @@ impl Pipeline {
             store,
             limiter,
             shared_limits,
+            altcha,
             salt,
             comment_locks,
         }
@@ -111,6 +116,68 @@ impl Pipeline {
 
     pub fn limiter(&self) -> &LocalLimiter {
         &self.limiter
+    }
+
+    /// A built-in captcha challenge with the site's difficulty and lifetime.
+    pub fn issue_challenge(&self, site: &SitePolicy) -> Challenge {
+        let expires_at = (now_ms() + site.altcha_expiry.as_millis() as u64) / 1000;
+        self.altcha.issue(site.altcha_max_number, expires_at)
+    }
+
+    /// A token that is present is always verified, whatever the site's captcha mode: an
+    /// invalid, expired or replayed one is never ignored. The mode only says what a
+    /// missing token means.
+    async fn captcha_signals(
+        &self,
+        site: &SitePolicy,
+        comment: &Comment,
+        now_ms: u64,
+        outage: &mut Outage,
+    ) -> Result<Vec<Signal>, StoreError> {
+        let token = comment.captcha_token.as_deref().filter(|t| !t.is_empty());
+        let provider = comment.captcha_provider.as_deref().unwrap_or("");
+        let signal = match (site.captcha, token) {
+            (_, Some(token)) if provider == "altcha" => match self.altcha.verify(token, now_ms / 1000) {
+                Err(refusal) => Some(Signal::new(
+                    ReasonCode::CaptchaInvalid,
+                    Action::Reject,
+                    format!("altcha: {refusal}"),
+                )),
+                Ok(solved) => {
+                    let first = self
+                        .store
+                        .first_use(
+                            &site.id,
+                            &format!("altcha:{}", solved.challenge),
+                            solved.expires_at * 1000,
+                            now_ms,
+                        )
+                        .await;
+                    // Unknown while shared state is away: accepted, and the decision is
+                    // marked degraded (the failure policy applies).
+                    match outage.tolerate(first)? {
+                        Some(false) => Some(Signal::new(
+                            ReasonCode::CaptchaReplayed,
+                            Action::Reject,
+                            "this captcha solution was already used",
+                        )),
+                        Some(true) | None => None,
+                    }
+                }
+            },
+            (_, Some(_)) => Some(Signal::new(
+                ReasonCode::CaptchaInvalid,
+                Action::Reject,
+                format!("no verifier configured for captcha provider {provider:?}"),
+            )),
+            (CaptchaMode::Required, None) => Some(Signal::new(
+                ReasonCode::CaptchaMissing,
+                Action::Reject,
+                "this site requires a captcha",
+            )),
+            (CaptchaMode::Off | CaptchaMode::RiskBased, None) => None,
+        };
+        Ok(signal.into_iter().collect())
     }
 
     pub fn model_version(&self) -> String {
@@ -237,7 +304,7 @@ impl Pipeline {
                 "the hidden honeypot field was filled in",
             ));
         }
-        signals.extend(captcha_signals(site, &comment));
+        signals.extend(self.captcha_signals(site, &comment, now_ms, &mut outage).await?);
         let mut retry_after = None;
         if let Some(limited) = limited {
             let seconds = limited.retry_after.as_secs_f64();
@@ -412,30 +479,6 @@ pub fn normalize_email(email: &str) -> String {
         format!("{}@gmail.com", local.replace('.', ""))
     } else {
         format!("{local}@{domain}")
-    }
-}
-
-fn captcha_signals(site: &SitePolicy, comment: &Comment) -> Vec<Signal> {
-    let token = comment.captcha_token.as_deref().filter(|t| !t.is_empty());
-    match (site.captcha, token) {
-        // A token that is present is never ignored: until a verifier for its provider is
-        // configured, it cannot be accepted.
-        (_, Some(_)) => vec![Signal::new(
-            ReasonCode::CaptchaInvalid,
-            Action::Reject,
-            format!(
-                "no verifier configured for captcha provider {:?}",
-                comment.captcha_provider.as_deref().unwrap_or("")
-            ),
-        )],
-        (CaptchaMode::Required, None) => {
-            vec![Signal::new(
-                ReasonCode::CaptchaMissing,
-                Action::Reject,
-                "this site requires a captcha",
-            )]
-        }
-        (CaptchaMode::Off | CaptchaMode::RiskBased, None) => Vec::new(),
     }
 }
 

@@ -12,10 +12,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
 use crate::api::metrics::Metrics;
 use crate::api::proto::diagnostics_server::DiagnosticsServer;
 use crate::api::proto::moderation_server::ModerationServer;
 use crate::api::{DiagnosticsService, ModerationService, proto};
+use crate::captcha::altcha::Altcha;
 use crate::classify::shipped::shipped_model;
 use crate::classify::{Classifier, ClassifierHandle};
 use crate::config::Config;
@@ -157,7 +161,24 @@ pub async fn prepare(config: Config) -> Result<Prepared, ServeError> {
     let metrics = Arc::new(Metrics::new());
     metrics.model_loaded(classifier.version());
     let handle = Arc::new(ClassifierHandle::new(classifier));
-    let pipeline = Arc::new(Pipeline::new(config.sites.clone(), handle, store, shared_limits, salt));
+    let altcha_key = match &config.altcha_hmac_key {
+        Some(key) => key.clone().into_bytes(),
+        // A key of its own, derived so the install secret itself never signs anything
+        // a browser sees.
+        None => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(&salt).expect("HMAC takes any key length");
+            mac.update(b"altcha challenge key");
+            mac.finalize().into_bytes().to_vec()
+        }
+    };
+    let pipeline = Arc::new(Pipeline::new(
+        config.sites.clone(),
+        handle,
+        store,
+        shared_limits,
+        salt,
+        Altcha::new(altcha_key),
+    ));
     Ok(Prepared {
         config,
         pipeline,

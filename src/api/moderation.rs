@@ -285,6 +285,29 @@ impl proto::moderation_server::Moderation for ModerationService {
         result.map(Response::new)
     }
 
+    async fn issue_challenge(
+        &self,
+        request: Request<proto::IssueChallengeRequest>,
+    ) -> Result<Response<proto::Challenge>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = self.check_site(&metadata, &request.site_id).map(|()| {
+            let site = self.pipeline.site(&request.site_id).expect("checked");
+            let challenge = self.pipeline.issue_challenge(site);
+            proto::Challenge {
+                algorithm: challenge.algorithm,
+                challenge: challenge.challenge,
+                salt: challenge.salt,
+                signature: challenge.signature,
+                maxnumber: challenge.maxnumber,
+            }
+        });
+        self.metrics.rpc(
+            "IssueChallenge",
+            result.as_ref().map_or_else(Status::code, |_| Code::Ok),
+        );
+        result.map(Response::new)
+    }
+
     async fn get_decision(
         &self,
         request: Request<proto::GetDecisionRequest>,

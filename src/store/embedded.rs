@@ -117,6 +117,8 @@ pub struct EmbeddedStore {
     seen: Sharded<(String, u64), Sightings>,
     /// (site, author key) -> approved comments.
     approved: Sharded<CommentKey, u64>,
+    /// (site, captcha token) -> when it expires (ms): used tokens, kept in memory only.
+    used_tokens: Sharded<CommentKey, u64>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -173,6 +175,7 @@ impl EmbeddedStore {
             records: Sharded::new(),
             seen: Sharded::new(),
             approved: Sharded::new(),
+            used_tokens: Sharded::new(),
         };
         for record in ordered {
             store.index(&record);
@@ -191,6 +194,12 @@ impl EmbeddedStore {
     /// runs beside them.
     pub fn compact(&self, now_ms: u64, duplicate_window: Duration) -> Result<(), StoreError> {
         let oldest = now_ms.saturating_sub(duplicate_window.as_millis() as u64);
+        for shard in &self.used_tokens.shards {
+            shard
+                .lock()
+                .expect("store shard lock")
+                .retain(|_, expires_at| *expires_at >= now_ms);
+        }
         for shard in &self.seen.shards {
             shard.lock().expect("store shard lock").retain(|_, sightings| {
                 sightings.forget_before(oldest);
@@ -391,6 +400,18 @@ impl Store for EmbeddedStore {
             .get(&(site_id.to_string(), author_key.to_string()))
             .copied()
             .unwrap_or(0))
+    }
+
+    async fn first_use(&self, site_id: &str, token: &str, expires_at_ms: u64, now_ms: u64) -> Result<bool, StoreError> {
+        let key = (site_id.to_string(), token.to_string());
+        let mut used = self.used_tokens.shard(&key);
+        match used.get(&key) {
+            Some(&until) if until >= now_ms => Ok(false),
+            _ => {
+                used.insert(key, expires_at_ms);
+                Ok(true)
+            }
+        }
     }
 
     async fn held(&self, site_id: &str) -> Result<Vec<DecisionRecord>, StoreError> {

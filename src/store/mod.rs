@@ -203,4 +203,9 @@ pub trait Store: Send + Sync {
 
     /// Held comments of a site, oldest first.
     async fn held(&self, site_id: &str) -> Result<Vec<DecisionRecord>, StoreError>;
+
+    /// The replay guard for captcha tokens: true the first time `token` is seen on the
+    /// site, false after; remembered until `expires_at_ms` (when the token is refused
+    /// anyway).
+    async fn first_use(&self, site_id: &str, token: &str, expires_at_ms: u64, now_ms: u64) -> Result<bool, StoreError>;
 }

@@ -11,6 +11,7 @@
 //! | `modgate:{site}:seen:<fingerprint>` | sightings of one text, by time | the duplicate window |
 //! | `modgate:{site}:seen:<fingerprint>:<author>` | the same, for one author | the duplicate window |
 //! | `modgate:{site}:approved:<author>` | count of the author's approved comments | a year after the last |
+//! | `modgate:{site}:captcha:<token id>` | a used captcha token (replay guard) | until the token expires |
 //!
 //! Every call is bounded by `timeout`; past it, or when Redis is unreachable, the call
 //! fails with [`StoreError::Unavailable`] and the pipeline's failure policy decides.
@@ -496,6 +497,25 @@ impl Store for RedisStore {
             .run(|mut conn| async move { redis::cmd("GET").arg(counter).query_async(&mut conn).await })
             .await?;
         Ok(count.unwrap_or(0))
+    }
+
+    async fn first_use(&self, site_id: &str, token: &str, expires_at_ms: u64, now_ms: u64) -> Result<bool, StoreError> {
+        let used = key(site_id, &format!("captcha:{token}"));
+        let ttl_ms = expires_at_ms.saturating_sub(now_ms).max(1);
+        let first: Option<String> = self
+            .link
+            .run(|mut conn| async move {
+                redis::cmd("SET")
+                    .arg(used)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(first.is_some())
     }
 
     async fn held(&self, site_id: &str) -> Result<Vec<DecisionRecord>, StoreError> {
