@@ -175,7 +175,7 @@ impl Pipeline {
                 Action::Reject,
                 "this site requires a captcha",
             )),
-            (CaptchaMode::Off | CaptchaMode::RiskBased, None) => None,
+            (CaptchaMode::Off, None) => None,
         };
         Ok(signal.into_iter().collect())
     }

@@ -164,3 +164,45 @@ async fn a_solution_is_accepted_once_across_replicas_sharing_redis() {
 fn base64_engine() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
+
+#[tokio::test]
+async fn captcha_modes_and_other_providers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\naltcha_hmac_key = \"{KEY}\"\n[sites.default]\ncaptcha = \"required\"\naltcha_max_number = 5000\n"
+    );
+    let server = TestServer::start(&config, dir.path()).await;
+    let mut client = server.client().await;
+
+    let mut bare = comment("m1", "Cảm ơn bài viết, rất bổ ích cho mọi người");
+    bare.client.as_mut().unwrap().ip = "192.0.2.201".into();
+    let missing = client.moderate(bare.clone()).await.unwrap().into_inner();
+    assert_eq!(missing.action(), Action::Reject);
+    assert_eq!(codes(&missing), [ReasonCode::CaptchaMissing]);
+
+    let mut turnstile = bare.clone();
+    turnstile.comment_id = "m2".into();
+    turnstile.text = "Đội tuyển chơi hay quá, chúc mừng".into();
+    turnstile.captcha = Some(Captcha {
+        provider: "turnstile".into(),
+        token: "0.abc".into(),
+    });
+    let unverifiable = client.moderate(turnstile).await.unwrap().into_inner();
+    assert_eq!(codes(&unverifiable), [ReasonCode::CaptchaInvalid]);
+
+    let token = altcha_lib(&["solve"], &issue(&mut client).await);
+    let solved = submit(&mut client, "m3", &token).await;
+    assert_eq!(solved.action(), Action::Approve, "{solved:?}");
+
+    let mut bot = bare;
+    bot.comment_id = "m4".into();
+    bot.text = "Giá xăng lại tăng rồi mọi người ơi".into();
+    bot.honeypot = "http://spam.example".into();
+    bot.captcha = Some(Captcha {
+        provider: "altcha".into(),
+        token: altcha_lib(&["solve"], &issue(&mut client).await),
+    });
+    let trapped = client.moderate(bot).await.unwrap().into_inner();
+    assert_eq!(trapped.action(), Action::Reject);
+    assert_eq!(codes(&trapped), [ReasonCode::Honeypot]);
+}
