@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::captcha::provider::{Provider, VerifierSettings};
 use crate::text::TextAnalysis;
 
 /// The whole configuration file.
@@ -164,6 +165,30 @@ pub struct SiteSection {
     pub altcha_max_number: Option<u64>,
     /// How long an issued built-in captcha challenge stays valid. Default 1,200 s.
     pub altcha_expiry_seconds: Option<u64>,
+    /// Third-party captcha verifiers by provider: "turnstile", "hcaptcha", "recaptcha".
+    #[serde(default)]
+    pub captcha_providers: BTreeMap<String, CaptchaProviderSection>,
+    /// Longest wait for a captcha provider's answer. Default 2,000 ms.
+    pub captcha_timeout_ms: Option<u64>,
+    /// What a comment gets when its provider cannot answer: "hold" (default), "reject"
+    /// or "approve"; the reason is DEPENDENCY_UNAVAILABLE.
+    pub captcha_provider_failure: Option<String>,
+}
+
+/// `[sites.<id>.captcha_providers.<provider>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptchaProviderSection {
+    /// The site's secret key with the provider.
+    pub secret: String,
+    /// The hostname tokens must have been solved on.
+    pub hostname: Option<String>,
+    /// The action the widget must have been rendered with (Turnstile, reCAPTCHA v3).
+    pub action: Option<String>,
+    /// reCAPTCHA v3: the lowest score accepted (0 to 1).
+    pub min_score: Option<f32>,
+    /// The provider's verification URL (default: the documented one).
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -377,6 +402,10 @@ pub struct SitePolicy {
     pub redis_failure: RedisFailure,
     pub altcha_max_number: u64,
     pub altcha_expiry: Duration,
+    pub captcha_verifiers: Vec<VerifierSettings>,
+    pub captcha_timeout: Duration,
+    /// The action for a comment whose captcha provider could not answer.
+    pub captcha_provider_failure: crate::policy::Action,
 }
 
 /// The validated configuration the server runs with.
@@ -732,6 +761,54 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
             "sites.{id}.altcha_expiry_seconds: 10 to 86400, got {altcha_expiry_seconds}"
         ));
     }
+    let mut captcha_verifiers = Vec::new();
+    for (name, p) in &s.captcha_providers {
+        let provider = Provider::from_name(name).ok_or_else(|| {
+            ConfigError(format!(
+                "sites.{id}.captcha_providers.{name}: expected turnstile, hcaptcha or recaptcha"
+            ))
+        })?;
+        if p.secret.trim().is_empty() {
+            return err(format!("sites.{id}.captcha_providers.{name}.secret: required"));
+        }
+        if let Some(score) = p.min_score
+            && !(0.0..=1.0).contains(&score)
+        {
+            return err(format!(
+                "sites.{id}.captcha_providers.{name}.min_score: 0 to 1, got {score}"
+            ));
+        }
+        let url = p.url.clone().unwrap_or_else(|| provider.default_url().to_string());
+        if reqwest::Url::parse(&url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+            return err(format!(
+                "sites.{id}.captcha_providers.{name}.url: expected an http(s) URL, got {url:?}"
+            ));
+        }
+        captcha_verifiers.push(VerifierSettings {
+            provider,
+            secret: p.secret.clone(),
+            url,
+            hostname: p.hostname.clone(),
+            action: p.action.clone(),
+            min_score: p.min_score,
+        });
+    }
+    let captcha_timeout_ms = s.captcha_timeout_ms.unwrap_or(2_000);
+    if !(10..=30_000).contains(&captcha_timeout_ms) {
+        return err(format!(
+            "sites.{id}.captcha_timeout_ms: 10 to 30000, got {captcha_timeout_ms}"
+        ));
+    }
+    let captcha_provider_failure = match s.captcha_provider_failure.as_deref().unwrap_or("hold") {
+        "hold" => crate::policy::Action::Hold,
+        "reject" => crate::policy::Action::Reject,
+        "approve" => crate::policy::Action::Approve,
+        other => {
+            return err(format!(
+                "sites.{id}.captcha_provider_failure: expected \"hold\", \"reject\" or \"approve\", got {other:?}"
+            ));
+        }
+    };
     let rate_limits = match s.rate_limits {
         None => default_rate_limits(),
         Some(list) => list
@@ -759,6 +836,9 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
         redis_failure,
         altcha_max_number,
         altcha_expiry: Duration::from_secs(altcha_expiry_seconds),
+        captcha_verifiers,
+        captcha_timeout: Duration::from_millis(captcha_timeout_ms),
+        captcha_provider_failure,
     })
 }
 

@@ -18,6 +18,7 @@ use sha2::Sha256;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::captcha::altcha::{Altcha, Challenge};
+use crate::captcha::provider::{Verdict, Verifier};
 use crate::classify::{ClassifierHandle, HeadKind};
 use crate::config::{CaptchaMode, RedisFailure, ScoreThresholds, SitePolicy, Term};
 use crate::limits::{LimitSubjects, LocalLimiter, RedisLimiter};
@@ -70,6 +71,8 @@ pub struct Pipeline {
     shared_limits: Option<SharedLimits>,
     /// Issues and verifies the built-in proof-of-work captcha.
     altcha: Altcha,
+    /// Asks third-party captcha providers.
+    verifier: Verifier,
     /// Secret mixed into every stored hash of an IP or e-mail address.
     salt: Vec<u8>,
     /// Serializes calls for the same comment (sharded by key hash).
@@ -97,6 +100,7 @@ impl Pipeline {
             limiter,
             shared_limits,
             altcha,
+            verifier: Verifier::default(),
             salt,
             comment_locks,
         }
@@ -136,6 +140,26 @@ impl Pipeline {
     ) -> Result<Vec<Signal>, StoreError> {
         let token = comment.captcha_token.as_deref().filter(|t| !t.is_empty());
         let provider = comment.captcha_provider.as_deref().unwrap_or("");
+        let third_party = site.captcha_verifiers.iter().find(|v| v.provider.name() == provider);
+        if let (Some(settings), Some(token)) = (third_party, token) {
+            let verdict = self
+                .verifier
+                .verify(settings, token, comment.ip, site.captcha_timeout)
+                .await;
+            let signal = match verdict {
+                Verdict::Valid => None,
+                Verdict::Invalid(detail) => Some(Signal::new(ReasonCode::CaptchaInvalid, Action::Reject, detail)),
+                Verdict::Replayed(detail) => Some(Signal::new(ReasonCode::CaptchaReplayed, Action::Reject, detail)),
+                // A judgement about the reader, not proof: a moderator decides.
+                Verdict::LowScore(detail) => Some(Signal::new(ReasonCode::CaptchaInvalid, Action::Hold, detail)),
+                Verdict::Unavailable(detail) => Some(Signal::new(
+                    ReasonCode::DependencyUnavailable,
+                    site.captcha_provider_failure,
+                    detail,
+                )),
+            };
+            return Ok(signal.into_iter().collect());
+        }
         let signal = match (site.captcha, token) {
             (_, Some(token)) if provider == "altcha" => match self.altcha.verify(token, now_ms / 1000) {
                 Err(refusal) => Some(Signal::new(

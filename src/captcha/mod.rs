@@ -1,4 +1,5 @@
 //! Captcha verification. The built-in proof-of-work ([`altcha`]) needs no third party;
-//! the token of any other provider is refused until its verifier is configured.
+//! [`provider`] asks Turnstile, hCaptcha or reCAPTCHA about their tokens.
 
 pub mod altcha;
+pub mod provider;
