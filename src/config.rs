@@ -168,6 +168,9 @@ pub struct SiteSection {
     /// Third-party captcha verifiers by provider: "turnstile", "hcaptcha", "recaptcha".
     #[serde(default)]
     pub captcha_providers: BTreeMap<String, CaptchaProviderSection>,
+    /// Comments submitted sooner after the form was rendered are held (TOO_FAST), when the
+    /// CMS sends `form_rendered_at`. Default 2; 0 turns the check off.
+    pub min_fill_seconds: Option<u64>,
     /// Longest wait for a captcha provider's answer. Default 2,000 ms.
     pub captcha_timeout_ms: Option<u64>,
     /// What a comment gets when its provider cannot answer: "hold" (default), "reject"
@@ -404,6 +407,8 @@ pub struct SitePolicy {
     pub altcha_expiry: Duration,
     pub captcha_verifiers: Vec<VerifierSettings>,
     pub captcha_timeout: Duration,
+    /// See [`SiteSection::min_fill_seconds`].
+    pub min_fill_time: Duration,
     /// The action for a comment whose captcha provider could not answer.
     pub captcha_provider_failure: crate::policy::Action,
 }
@@ -838,6 +843,7 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
         altcha_expiry: Duration::from_secs(altcha_expiry_seconds),
         captcha_verifiers,
         captcha_timeout: Duration::from_millis(captcha_timeout_ms),
+        min_fill_time: Duration::from_secs(s.min_fill_seconds.unwrap_or(2).min(3600)),
         captcha_provider_failure,
     })
 }

@@ -40,6 +40,8 @@ pub struct Comment {
     pub captcha_provider: Option<String>,
     pub captcha_token: Option<String>,
     pub honeypot: String,
+    /// Between the form being rendered and submitted, when the CMS said.
+    pub fill_time: Option<Duration>,
 }
 
 /// Why a comment could not be moderated (as opposed to a decision about it).
@@ -326,6 +328,19 @@ impl Pipeline {
                 ReasonCode::Honeypot,
                 Action::Reject,
                 "the hidden honeypot field was filled in",
+            ));
+        }
+        if let Some(fill_time) = comment.fill_time
+            && fill_time < site.min_fill_time
+        {
+            signals.push(Signal::new(
+                ReasonCode::TooFast,
+                Action::Hold,
+                format!(
+                    "submitted {:.1} s after the form was shown (the site expects at least {} s)",
+                    fill_time.as_secs_f64(),
+                    site.min_fill_time.as_secs()
+                ),
             ));
         }
         signals.extend(self.captcha_signals(site, &comment, now_ms, &mut outage).await?);

@@ -49,6 +49,7 @@ pub enum ReasonCode {
     NewAuthor,
     BlockedLink,
     DependencyUnavailable,
+    TooFast,
 }
 
 impl ReasonCode {
@@ -70,6 +71,7 @@ impl ReasonCode {
             ReasonCode::NewAuthor => "NEW_AUTHOR",
             ReasonCode::BlockedLink => "BLOCKED_LINK",
             ReasonCode::DependencyUnavailable => "DEPENDENCY_UNAVAILABLE",
+            ReasonCode::TooFast => "TOO_FAST",
         }
     }
 }

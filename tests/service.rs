@@ -421,3 +421,37 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     stream.read_to_string(&mut body).await.unwrap();
     body
 }
+
+#[tokio::test]
+async fn a_form_submitted_faster_than_a_person_types_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start("[sites.default]\nmin_fill_seconds = 3\n", dir.path()).await;
+    let mut client = server.client().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let at = |seconds_ago: f64| {
+        let t = now.as_secs_f64() - seconds_ago;
+        prost_types::Timestamp {
+            seconds: t.floor() as i64,
+            nanos: ((t - t.floor()) * 1e9) as i32,
+        }
+    };
+    let mut quick = comment("fast-1", "Bài viết rất hay, cảm ơn tác giả");
+    quick.form_rendered_at = Some(at(0.5));
+    let held = client.moderate(quick).await.unwrap().into_inner();
+    assert_eq!(held.action(), modgate::api::proto::Action::Hold, "{held:?}");
+    assert_eq!(codes(&held), [ReasonCode::TooFast]);
+
+    let mut typed = comment("fast-2", "Đội tuyển chơi quá hay, chúc mừng");
+    typed.client.as_mut().unwrap().ip = "203.0.113.99".into();
+    typed.form_rendered_at = Some(at(40.0));
+    typed.submitted_at = Some(at(5.0));
+    let fine = client.moderate(typed).await.unwrap().into_inner();
+    assert!(codes(&fine).is_empty(), "35 s to type: {fine:?}");
+
+    let mut unknown = comment("fast-3", "Giá xăng lại tăng rồi mọi người ơi");
+    unknown.client.as_mut().unwrap().ip = "203.0.113.98".into();
+    let fine = client.moderate(unknown).await.unwrap().into_inner();
+    assert!(codes(&fine).is_empty(), "no render time, no judgement: {fine:?}");
+}

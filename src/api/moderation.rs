@@ -150,7 +150,27 @@ fn validate(request: proto::ModerateRequest, max_text_chars: usize) -> Result<Co
         captcha_provider: (!captcha.provider.is_empty()).then_some(captcha.provider),
         captcha_token: (!captcha.token.is_empty()).then_some(captcha.token),
         honeypot: request.honeypot,
+        fill_time: fill_time(request.form_rendered_at.as_ref(), request.submitted_at.as_ref()),
     })
+}
+
+/// How long the reader had the form before submitting it, when the CMS says when it
+/// rendered it; the submission time defaults to now. Negative spans (clock trouble)
+/// count as unknown rather than as instant.
+fn fill_time(
+    rendered: Option<&prost_types::Timestamp>,
+    submitted: Option<&prost_types::Timestamp>,
+) -> Option<std::time::Duration> {
+    let millis = |t: &prost_types::Timestamp| {
+        t.seconds
+            .saturating_mul(1000)
+            .saturating_add(i64::from(t.nanos / 1_000_000))
+    };
+    let rendered = millis(rendered?);
+    let submitted = submitted.map_or_else(|| crate::pipeline::now_ms() as i64, millis);
+    u64::try_from(submitted - rendered)
+        .ok()
+        .map(std::time::Duration::from_millis)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -187,6 +207,7 @@ pub fn reason_to_proto(code: ReasonCode) -> proto::ReasonCode {
         ReasonCode::NewAuthor => P::NewAuthor,
         ReasonCode::BlockedLink => P::BlockedLink,
         ReasonCode::DependencyUnavailable => P::DependencyUnavailable,
+        ReasonCode::TooFast => P::TooFast,
     }
 }
 
