@@ -25,6 +25,9 @@ use super::{DecisionRecord, Recorded, SeenBefore, Store, StoreError};
 use crate::policy::Action;
 
 const LOG_FILE: &str = "decisions.jsonl";
+/// Used captcha tokens, one "<expires ms> <site> <token>" line each, so that a restart
+/// does not reopen them to replay while they are still valid.
+const TOKENS_FILE: &str = "used-captcha-tokens";
 const SHARDS: usize = 32;
 
 /// How long each site keeps the text of decided comments.
@@ -117,8 +120,11 @@ pub struct EmbeddedStore {
     seen: Sharded<(String, u64), Sightings>,
     /// (site, author key) -> approved comments.
     approved: Sharded<CommentKey, u64>,
-    /// (site, captcha token) -> when it expires (ms): used tokens, kept in memory only.
+    /// (site, captcha token) -> when it expires (ms): used tokens.
     used_tokens: Sharded<CommentKey, u64>,
+    /// Where used tokens are appended (see [`TOKENS_FILE`]).
+    tokens_file: Mutex<File>,
+    tokens_path: PathBuf,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -168,6 +174,21 @@ impl EmbeddedStore {
         let tmp = write_snapshot(&path, &ordered)?;
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
         let file = OpenOptions::new().append(true).open(&path).map_err(io(&path))?;
+        let tokens_path = dir.join(TOKENS_FILE);
+        let used_tokens = Sharded::new();
+        if tokens_path.exists() {
+            let text = std::fs::read_to_string(&tokens_path).map_err(io(&tokens_path))?;
+            for line in text.lines() {
+                let mut parts = line.splitn(3, ' ');
+                if let (Some(Ok(expires)), Some(site), Some(token)) =
+                    (parts.next().map(str::parse::<u64>), parts.next(), parts.next())
+                    && expires >= now_ms
+                {
+                    used_tokens.insert((site.to_string(), token.to_string()), expires);
+                }
+            }
+        }
+        let tokens_file = rewrite_tokens(&tokens_path, &used_tokens)?;
         let store = Self {
             path,
             retention,
@@ -175,7 +196,9 @@ impl EmbeddedStore {
             records: Sharded::new(),
             seen: Sharded::new(),
             approved: Sharded::new(),
-            used_tokens: Sharded::new(),
+            used_tokens,
+            tokens_file: Mutex::new(tokens_file),
+            tokens_path,
         };
         for record in ordered {
             store.index(&record);
@@ -194,11 +217,15 @@ impl EmbeddedStore {
     /// runs beside them.
     pub fn compact(&self, now_ms: u64, duplicate_window: Duration) -> Result<(), StoreError> {
         let oldest = now_ms.saturating_sub(duplicate_window.as_millis() as u64);
-        for shard in &self.used_tokens.shards {
-            shard
-                .lock()
-                .expect("store shard lock")
-                .retain(|_, expires_at| *expires_at >= now_ms);
+        {
+            let mut tokens_file = self.tokens_file.lock().expect("tokens file lock");
+            for shard in &self.used_tokens.shards {
+                shard
+                    .lock()
+                    .expect("store shard lock")
+                    .retain(|_, expires_at| *expires_at >= now_ms);
+            }
+            *tokens_file = rewrite_tokens(&self.tokens_path, &self.used_tokens)?;
         }
         for shard in &self.seen.shards {
             shard.lock().expect("store shard lock").retain(|_, sightings| {
@@ -334,6 +361,21 @@ fn write_snapshot(path: &Path, records: &[Arc<DecisionRecord>]) -> Result<PathBu
     Ok(tmp)
 }
 
+/// Writes the used tokens still in memory to a fresh file, replacing the old one, and
+/// returns the new file open for appending.
+fn rewrite_tokens(path: &Path, tokens: &Sharded<CommentKey, u64>) -> Result<File, StoreError> {
+    let tmp = path.with_extension("tmp");
+    let mut text = String::new();
+    for shard in &tokens.shards {
+        for ((site, token), expires) in shard.lock().expect("store shard lock").iter() {
+            text.push_str(&format!("{expires} {site} {token}\n"));
+        }
+    }
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    OpenOptions::new().append(true).open(path).map_err(io(path))
+}
+
 fn append(log: &mut Log, path: &Path, record: &DecisionRecord) -> Result<(), StoreError> {
     let mut line = serde_json::to_vec(record).expect("records serialize");
     line.push(b'\n');
@@ -404,10 +446,15 @@ impl Store for EmbeddedStore {
 
     async fn first_use(&self, site_id: &str, token: &str, expires_at_ms: u64, now_ms: u64) -> Result<bool, StoreError> {
         let key = (site_id.to_string(), token.to_string());
+        let mut tokens_file = self.tokens_file.lock().expect("tokens file lock");
         let mut used = self.used_tokens.shard(&key);
         match used.get(&key) {
             Some(&until) if until >= now_ms => Ok(false),
             _ => {
+                // Written before the answer, like decisions: a killed process forgets
+                // nothing it accepted.
+                let line = format!("{expires_at_ms} {site_id} {}\n", token.replace(['\n', ' '], ""));
+                tokens_file.write_all(line.as_bytes()).map_err(io(&self.tokens_path))?;
                 used.insert(key, expires_at_ms);
                 Ok(true)
             }
@@ -554,6 +601,33 @@ mod tests {
         assert_eq!(get("after").await.effective_action(), Action::Reject);
         assert_eq!(reopened.held("s").await.unwrap().len(), 98);
         assert_eq!(reopened.approved_count("s", "author").await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn used_captcha_tokens_survive_a_restart_until_they_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), retention(), 0).unwrap();
+        assert!(store.first_use("s", "altcha:abc", 10_000, 1_000).await.unwrap());
+        assert!(store.first_use("s", "altcha:short", 3_000, 1_000).await.unwrap());
+        assert!(!store.first_use("s", "altcha:abc", 10_000, 2_000).await.unwrap());
+        assert!(
+            store.first_use("t", "altcha:abc", 10_000, 2_000).await.unwrap(),
+            "per site"
+        );
+        drop(store);
+
+        let reopened = EmbeddedStore::open(dir.path(), retention(), 5_000).unwrap();
+        assert!(
+            !reopened.first_use("s", "altcha:abc", 10_000, 5_000).await.unwrap(),
+            "still used"
+        );
+        assert!(
+            reopened.first_use("s", "altcha:short", 3_000, 5_000).await.unwrap(),
+            "expired ones are forgotten (the token itself is refused by then)"
+        );
+        reopened.compact(20_000, Duration::from_secs(60)).unwrap();
+        let on_disk = std::fs::read_to_string(dir.path().join(TOKENS_FILE)).unwrap();
+        assert!(on_disk.is_empty(), "compaction drops expired tokens: {on_disk:?}");
     }
 
     #[tokio::test]
