@@ -215,14 +215,7 @@ async fn redis_clock_burst_then_refusal_and_no_round_trip_without_rules() {
 #[tokio::test]
 async fn the_same_script_runs_on_a_redis_cluster() {
     let cluster = RedisCluster::start();
-    let link = modgate::store::RedisLink::connect_cluster(
-        &cluster.urls(),
-        None,
-        Duration::from_millis(500),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let link = cluster.link().await;
     // Two rules, so the script touches two keys: they must share the site's slot.
     let (limiter, _) = limiter_for(
         "[[sites.s.rate_limits]]\nkey = \"ip\"\nrate = \"1/hour\"\nburst = 2\n\

@@ -46,14 +46,7 @@ async fn redis_store(server: &RedisServer, timeout: Duration) -> RedisStore {
 
 async fn redis_cluster() -> Backend {
     let cluster = RedisCluster::start();
-    let link = RedisLink::connect_cluster(
-        &cluster.urls(),
-        None,
-        Duration::from_millis(500),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let link = cluster.link().await;
     Backend {
         store: Arc::new(RedisStore::new(Arc::new(link), HashMap::new(), RETENTION)),
         _guard: Box::new(cluster),

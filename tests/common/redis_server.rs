@@ -182,6 +182,18 @@ impl RedisCluster {
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }
+
+    /// A connection to the cluster as the service makes one (500 ms per call).
+    pub async fn link(&self) -> modgate::store::RedisLink {
+        modgate::store::RedisLink::connect_cluster(
+            &self.urls(),
+            None,
+            Duration::from_millis(500),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("connect to the test cluster")
+    }
 }
 
 fn cluster_ok(port: u16) -> bool {
