@@ -146,7 +146,9 @@ pub struct SiteSection {
     /// Hold the first comment of an author never approved before (NEW_AUTHOR).
     #[serde(default)]
     pub hold_new_authors: bool,
-    /// "off" (a token, when sent, is still verified) or "required".
+    /// "off" (a token, when sent, is still verified), "required", or "risk_based" (hold a
+    /// borderline comment sent without a token with CAPTCHA_REQUIRED, so the CMS shows
+    /// the captcha and resubmits the same comment with its token).
     pub captcha: Option<String>,
     /// Days to keep the text of decided comments (held ones are kept until resolved).
     pub retention_days: Option<u32>,
@@ -335,6 +337,8 @@ pub fn redact_url(url: &str) -> String {
 pub enum CaptchaMode {
     Off,
     Required,
+    /// Ask for a captcha only when a comment without one is borderline.
+    RiskBased,
 }
 
 /// A hold/reject pair for one score.
@@ -674,17 +678,10 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
     let captcha = match s.captcha.as_deref().unwrap_or("off") {
         "off" => CaptchaMode::Off,
         "required" => CaptchaMode::Required,
-        // Asking for a captcha only on middling comments needs a way to re-decide the
-        // held comment when it comes back with a token; until then it is refused rather
-        // than silently behaving like "off".
-        "risk_based" => {
-            return err(format!(
-                "sites.{id}.captcha: \"risk_based\" is not available yet; use \"off\" or \"required\""
-            ));
-        }
+        "risk_based" => CaptchaMode::RiskBased,
         other => {
             return err(format!(
-                "sites.{id}.captcha: expected \"off\" or \"required\", got {other:?}"
+                "sites.{id}.captcha: expected \"off\", \"required\" or \"risk_based\", got {other:?}"
             ));
         }
     };
@@ -1008,7 +1005,6 @@ mod tests {
             ("[server]\nlisten = \"nowhere\"\n", "server.listen"),
             ("[server]\nlog_format = \"xml\"\n", "server.log_format"),
             ("[sites.a]\nspam_treshold = 0.5\n", "unknown field"),
-            ("[sites.a]\ncaptcha = \"risk_based\"\n", "not available yet"),
             ("[sites.a]\naltcha_max_number = 10\n", "sites.a.altcha_max_number"),
             ("[sites.a]\nredis_failure = \"panic\"\n", "sites.a.redis_failure"),
             ("[redis]\nurl = \"http://cache:6379\"\n", "redis.url"),

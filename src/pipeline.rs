@@ -201,7 +201,8 @@ impl Pipeline {
                 Action::Reject,
                 "this site requires a captcha",
             )),
-            (CaptchaMode::Off, None) => None,
+            // Risk-based: decided after the classifier (see `moderate_timed`).
+            (CaptchaMode::Off | CaptchaMode::RiskBased, None) => None,
         };
         Ok(signal.into_iter().collect())
     }
@@ -295,15 +296,21 @@ impl Pipeline {
         };
         let admission = outage.tolerate(self.store.admit(request).await)?;
         times.mark("admission", stage);
+        // A comment held only to ask for a captcha, back with a token, is decided again;
+        // it was counted the first time.
+        let mut retrying_with_captcha = false;
         let (seen, approved) = match admission {
             Some(Admission::Existing(existing)) => {
-                return if existing.text_fingerprint == text_fingerprint {
-                    Ok(*existing)
-                } else {
-                    Err(PipelineError::DifferentText {
+                if existing.text_fingerprint != text_fingerprint {
+                    return Err(PipelineError::DifferentText {
                         comment_id: comment.comment_id,
-                    })
-                };
+                    });
+                }
+                if !(awaits_captcha(&existing) && comment.captcha_token.is_some()) {
+                    return Ok(*existing);
+                }
+                retrying_with_captcha = true;
+                (None, None)
             }
             Some(Admission::New {
                 seen,
@@ -316,7 +323,7 @@ impl Pipeline {
             // Shared state is away: decide with what this process knows.
             None => (None, None),
         };
-        if self.shared_limits.is_none() {
+        if self.shared_limits.is_none() && !retrying_with_captcha {
             // The embedded backend: the local limits are the limits, counted only for
             // comments not decided before.
             limited = self.limiter.check(&site.id, &subjects).err();
@@ -377,7 +384,8 @@ impl Pipeline {
         let classifier = self.classifier.current();
         let mut features = crate::text::FeatureIndices::default();
         let scores = classifier.score_analysis(&analysis, &mut features);
-        signals.extend(score_signals(&scores, &site_thresholds(site, &classifier)));
+        let thresholds = site_thresholds(site, &classifier);
+        signals.extend(score_signals(&scores, &thresholds));
         times.mark("classifier", stage);
 
         // Duplicates and author history, from the admission's counts.
@@ -414,6 +422,23 @@ impl Pipeline {
             ));
         }
 
+        // Risk-based captcha: a comment that nothing else stops but that is borderline
+        // (a score at half its hold threshold or more) and came without a token is held
+        // until the reader solves the captcha; the CMS resubmits it with the token.
+        if site.captcha == CaptchaMode::RiskBased
+            && comment.captcha_token.is_none()
+            && signals.iter().all(|s| s.action == Action::Approve)
+            && let Some((head, score)) = borderline(&scores, &thresholds)
+        {
+            signals.push(Signal::new(
+                ReasonCode::CaptchaRequired,
+                Action::Hold,
+                format!(
+                    "{head} score {score:.2} is borderline: show the captcha and resubmit this comment with its token"
+                ),
+            ));
+        }
+
         if let Some(reason) = &outage.reason
             && site.redis_failure == RedisFailure::FailClosed
         {
@@ -444,7 +469,11 @@ impl Pipeline {
             final_action: None,
         };
         let stage = Instant::now();
-        let recorded = self.store.record(record.clone()).await;
+        let recorded = if retrying_with_captcha {
+            self.store.replace(record.clone()).await.map(|()| Recorded::New)
+        } else {
+            self.store.record(record.clone()).await
+        };
         times.mark("record", stage);
         match recorded {
             Ok(Recorded::New) => Ok(record),
@@ -587,6 +616,30 @@ fn link_signals(analysis: &TextAnalysis, site: &SitePolicy) -> Vec<Signal> {
 }
 
 /// The site's thresholds, falling back to the model's own.
+/// Held for nothing but a captcha, and not yet resolved by a moderator.
+fn awaits_captcha(record: &DecisionRecord) -> bool {
+    record.final_action.is_none()
+        && record.decision.action == Action::Hold
+        && !record.decision.reasons.is_empty()
+        && record
+            .decision
+            .reasons
+            .iter()
+            .all(|s| s.code == ReasonCode::CaptchaRequired)
+}
+
+/// The first head whose score is at least half its hold threshold, if any.
+fn borderline(scores: &crate::classify::Scores, thresholds: &SiteThresholds) -> Option<(&'static str, f32)> {
+    [
+        ("spam", scores.spam, thresholds.spam.hold),
+        ("abuse", scores.abuse, thresholds.abuse.hold),
+        ("hate", scores.hate, thresholds.hate.hold),
+    ]
+    .into_iter()
+    .find(|(_, score, hold)| *score >= hold / 2.0)
+    .map(|(head, score, _)| (head, score))
+}
+
 pub fn site_thresholds(site: &SitePolicy, classifier: &crate::classify::Classifier) -> SiteThresholds {
     let model = |head: HeadKind| classifier.thresholds(head);
     let t = &site.thresholds;

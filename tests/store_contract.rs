@@ -213,6 +213,20 @@ async fn sightings_count_by_author_and_site_within_the_window(store: &dyn Store)
     );
 }
 
+async fn a_replaced_decision_leaves_the_queue_and_counts(store: &dyn Store) {
+    store
+        .record(record("s", "asked", Action::Hold, 10, Some("x")))
+        .await
+        .unwrap();
+    assert_eq!(store.held("s").await.unwrap().len(), 1);
+    let mut decided = record("s", "asked", Action::Approve, 20, Some("x"));
+    decided.moderation_id = "m-second".into();
+    store.replace(decided.clone()).await.unwrap();
+    assert_eq!(store.get("s", "asked").await.unwrap(), Some(decided));
+    assert!(store.held("s").await.unwrap().is_empty());
+    assert_eq!(store.approved_count("s", "x").await.unwrap(), 1);
+}
+
 fn admission<'a>(comment: &'a str, fingerprint: u64, author: Option<&'a str>, at: u64) -> AdmissionRequest<'a> {
     AdmissionRequest {
         site_id: "s",
@@ -306,6 +320,7 @@ contract!(
     approvals_are_counted_per_author_and_site,
     sightings_count_by_author_and_site_within_the_window,
     admission_counts_new_comments_and_nothing_for_decided_ones,
+    a_replaced_decision_leaves_the_queue_and_counts,
 );
 
 #[tokio::test]

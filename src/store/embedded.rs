@@ -444,6 +444,24 @@ impl Store for EmbeddedStore {
             .unwrap_or(0))
     }
 
+    async fn replace(&self, record: DecisionRecord) -> Result<(), StoreError> {
+        let key = (record.site_id.clone(), record.comment_id.clone());
+        let mut log = self.log.lock().expect("store log lock");
+        let mut records = self.records.shard(&key);
+        append(&mut log, &self.path, &record)?;
+        drop(log);
+        let approved_author = (record.effective_action() == Action::Approve)
+            .then(|| record.author_key.clone())
+            .flatten();
+        let site_id = record.site_id.clone();
+        records.insert(key, Arc::new(record));
+        drop(records);
+        if let Some(author) = approved_author {
+            self.count_approval(&site_id, &author);
+        }
+        Ok(())
+    }
+
     async fn first_use(&self, site_id: &str, token: &str, expires_at_ms: u64, now_ms: u64) -> Result<bool, StoreError> {
         let key = (site_id.to_string(), token.to_string());
         let mut tokens_file = self.tokens_file.lock().expect("tokens file lock");

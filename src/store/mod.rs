@@ -204,6 +204,10 @@ pub trait Store: Send + Sync {
     /// Held comments of a site, oldest first.
     async fn held(&self, site_id: &str) -> Result<Vec<DecisionRecord>, StoreError>;
 
+    /// Replaces the decision of a comment that was held only to ask for a captcha, once
+    /// it comes back with one (risk-based captcha). Counts an approval like `record`.
+    async fn replace(&self, record: DecisionRecord) -> Result<(), StoreError>;
+
     /// The replay guard for captcha tokens: true the first time `token` is seen on the
     /// site, false after; remembered until `expires_at_ms` (when the token is refused
     /// anyway).

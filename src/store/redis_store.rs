@@ -58,6 +58,25 @@ end
 return false
 ";
 
+/// Overwrites a decision (a held comment re-decided), keeping the held queue in step.
+/// KEYS: decision, held queue, author's approval counter (or the decision key again)
+/// ARGV: record JSON, comment id, decided at (ms), held (0/1), approved with author (0/1),
+///       decision TTL (ms), approval counter TTL (ms)
+const REPLACE_SCRIPT: &str = r"
+if ARGV[4] == '1' then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[6])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+end
+if ARGV[5] == '1' then
+  redis.call('INCR', KEYS[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[7])
+end
+return 1
+";
+
 /// Counting sightings of a text: drop those older than the window, count the rest, add
 /// this one, keep at most `cap`; the key expires with the window.
 const SIGHTINGS_LIB: &str = r"
@@ -316,6 +335,7 @@ pub struct RedisStore {
     retention: HashMap<String, Duration>,
     default_retention: Duration,
     record_script: redis::Script,
+    replace_script: redis::Script,
     seen_script: redis::Script,
     admit_script: redis::Script,
 }
@@ -335,6 +355,7 @@ impl RedisStore {
             retention,
             default_retention,
             record_script: redis::Script::new(RECORD_SCRIPT),
+            replace_script: redis::Script::new(REPLACE_SCRIPT),
             seen_script: redis::Script::new(&format!("{SIGHTINGS_LIB}\n{SEEN_BODY}")),
             admit_script: redis::Script::new(&format!("{GCRA}\n{SIGHTINGS_LIB}\n{ADMIT_BODY}")),
         }
@@ -434,26 +455,17 @@ impl Store for RedisStore {
         json.as_deref().map(parse).transpose()
     }
 
+    async fn replace(&self, record: DecisionRecord) -> Result<(), StoreError> {
+        let invocation = self.write_invocation(&self.replace_script, &record);
+        let _: i64 = self
+            .link
+            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        Ok(())
+    }
+
     async fn record(&self, record: DecisionRecord) -> Result<Recorded, StoreError> {
-        let site = &record.site_id;
-        let decision_key = key(site, &format!("decision:{}", record.comment_id));
-        let approved_author = record
-            .author_key
-            .as_deref()
-            .filter(|_| record.effective_action() == Action::Approve);
-        let json = serde_json::to_string(&record).expect("records serialize");
-        let mut invocation = self.record_script.prepare_invoke();
-        invocation
-            .key(&decision_key)
-            .key(key(site, "held"))
-            .key(approved_author.map_or_else(|| decision_key.clone(), |a| key(site, &format!("approved:{a}"))))
-            .arg(json)
-            .arg(&record.comment_id)
-            .arg(record.decided_at_ms)
-            .arg(u8::from(record.is_held()))
-            .arg(u8::from(approved_author.is_some()))
-            .arg(self.retention_of(site).as_millis().max(1) as u64)
-            .arg(AUTHOR_HISTORY.as_millis() as u64);
+        let invocation = self.write_invocation(&self.record_script, &record);
         let existing: Option<String> = self
             .link
             .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
@@ -548,5 +560,31 @@ impl Store for RedisStore {
         }
         held.sort_by_key(|r| r.decided_at_ms);
         Ok(held)
+    }
+}
+
+impl RedisStore {
+    /// The keys and arguments the record and replace scripts share.
+    fn write_invocation<'s>(&self, script: &'s redis::Script, record: &DecisionRecord) -> redis::ScriptInvocation<'s> {
+        let site = &record.site_id;
+        let decision_key = key(site, &format!("decision:{}", record.comment_id));
+        let approved_author = record
+            .author_key
+            .as_deref()
+            .filter(|_| record.effective_action() == Action::Approve);
+        let json = serde_json::to_string(&record).expect("records serialize");
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&decision_key)
+            .key(key(site, "held"))
+            .key(approved_author.map_or_else(|| decision_key.clone(), |a| key(site, &format!("approved:{a}"))))
+            .arg(json)
+            .arg(&record.comment_id)
+            .arg(record.decided_at_ms)
+            .arg(u8::from(record.is_held()))
+            .arg(u8::from(approved_author.is_some()))
+            .arg(self.retention_of(site).as_millis().max(1) as u64)
+            .arg(AUTHOR_HISTORY.as_millis() as u64);
+        invocation
     }
 }
