@@ -319,6 +319,29 @@ impl EmbeddedStore {
         }
     }
 
+    /// Appends a decision and puts it in memory, holding the file lock and the record's
+    /// shard lock the caller took (in that order), then counts an approval.
+    fn write(
+        &self,
+        mut log: MutexGuard<'_, Log>,
+        mut records: MutexGuard<'_, HashMap<CommentKey, Arc<DecisionRecord>>>,
+        key: CommentKey,
+        record: DecisionRecord,
+    ) -> Result<(), StoreError> {
+        append(&mut log, &self.path, &record)?;
+        drop(log);
+        let approved_author = (record.effective_action() == Action::Approve)
+            .then(|| record.author_key.clone())
+            .flatten();
+        let site_id = record.site_id.clone();
+        records.insert(key, Arc::new(record));
+        drop(records);
+        if let Some(author) = approved_author {
+            self.count_approval(&site_id, &author);
+        }
+        Ok(())
+    }
+
     fn count_approval(&self, site_id: &str, author_key: &str) {
         let key = (site_id.to_string(), author_key.to_string());
         *self.approved.shard(&key).entry(key).or_default() += 1;
@@ -396,22 +419,12 @@ impl Store for EmbeddedStore {
 
     async fn record(&self, record: DecisionRecord) -> Result<Recorded, StoreError> {
         let key = (record.site_id.clone(), record.comment_id.clone());
-        let mut log = self.log.lock().expect("store log lock");
-        let mut records = self.records.shard(&key);
+        let log = self.log.lock().expect("store log lock");
+        let records = self.records.shard(&key);
         if let Some(existing) = records.get(&key) {
             return Ok(Recorded::Existing(Box::new(DecisionRecord::clone(existing))));
         }
-        append(&mut log, &self.path, &record)?;
-        drop(log);
-        let approved_author = (record.effective_action() == Action::Approve)
-            .then(|| record.author_key.clone())
-            .flatten();
-        let site_id = record.site_id.clone();
-        records.insert(key, Arc::new(record));
-        drop(records);
-        if let Some(author) = approved_author {
-            self.count_approval(&site_id, &author);
-        }
+        self.write(log, records, key, record)?;
         Ok(Recorded::New)
     }
 
@@ -446,20 +459,9 @@ impl Store for EmbeddedStore {
 
     async fn replace(&self, record: DecisionRecord) -> Result<(), StoreError> {
         let key = (record.site_id.clone(), record.comment_id.clone());
-        let mut log = self.log.lock().expect("store log lock");
-        let mut records = self.records.shard(&key);
-        append(&mut log, &self.path, &record)?;
-        drop(log);
-        let approved_author = (record.effective_action() == Action::Approve)
-            .then(|| record.author_key.clone())
-            .flatten();
-        let site_id = record.site_id.clone();
-        records.insert(key, Arc::new(record));
-        drop(records);
-        if let Some(author) = approved_author {
-            self.count_approval(&site_id, &author);
-        }
-        Ok(())
+        let log = self.log.lock().expect("store log lock");
+        let records = self.records.shard(&key);
+        self.write(log, records, key, record)
     }
 
     async fn first_use(&self, site_id: &str, token: &str, expires_at_ms: u64, now_ms: u64) -> Result<bool, StoreError> {
