@@ -24,8 +24,9 @@ pub struct ServeArgs {
     /// Directory for the embedded state (decisions, held comments, install secret).
     #[arg(long, env = "MODGATE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Redis for shared state (redis://[user:password@]host:port[/db] or
-    /// redis+unix:///path); all state then lives there. Unset: embedded state in DIR.
+    /// Redis for shared state (redis://[user:password@]host:port[/db], rediss:// for TLS,
+    /// redis+unix:///path, or a comma-separated list of Redis Cluster nodes); all state
+    /// then lives there. Unset: embedded state in DIR.
     #[arg(long, env = "MODGATE_REDIS_URL", value_name = "URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 }
