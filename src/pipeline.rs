@@ -467,6 +467,7 @@ impl Pipeline {
             thread_url: comment.thread_url,
             text: keep_text.then_some(comment.text),
             final_action: None,
+            resolution: None,
         };
         let stage = Instant::now();
         let recorded = if retrying_with_captcha {

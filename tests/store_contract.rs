@@ -12,8 +12,8 @@ use common::redis_server::{RedisCluster, RedisServer};
 use modgate::policy::{Action, Decision, ReasonCode, Signal};
 use modgate::store::embedded::Retention;
 use modgate::store::{
-    Admission, AdmissionRequest, DecisionRecord, EmbeddedStore, Recorded, RedisLink, RedisStore, ScoresRecord,
-    SeenBefore, Sighting, Store, StoreError,
+    Admission, AdmissionRequest, DecisionRecord, EmbeddedStore, Recorded, RedisLink, RedisStore, Resolution, Resolved,
+    ScoresRecord, SeenBefore, Sighting, Store, StoreError,
 };
 
 const RETENTION: Duration = Duration::from_secs(3600);
@@ -89,6 +89,7 @@ fn record(site: &str, comment: &str, action: Action, at: u64, author: Option<&st
         thread_url: "https://example.vn/bai-viet-1".into(),
         text: Some(format!("nội dung {comment}")),
         final_action: None,
+        resolution: None,
     }
 }
 
@@ -227,6 +228,83 @@ async fn a_replaced_decision_leaves_the_queue_and_counts(store: &dyn Store) {
     assert_eq!(store.approved_count("s", "x").await.unwrap(), 1);
 }
 
+fn by(moderator: &str, action: Action) -> Resolution {
+    Resolution {
+        action,
+        moderator: moderator.into(),
+        note: format!("{moderator} decided"),
+        at_ms: 99,
+    }
+}
+
+async fn a_held_comment_is_resolved_once_and_leaves_the_queue(store: &dyn Store) {
+    store
+        .record(record("s", "h1", Action::Hold, 10, Some("x")))
+        .await
+        .unwrap();
+    store
+        .record(record("s", "h2", Action::Hold, 11, Some("x")))
+        .await
+        .unwrap();
+    store
+        .record(record("s", "ok", Action::Approve, 12, None))
+        .await
+        .unwrap();
+
+    let done = store.resolve("s", "h1", by("lan", Action::Approve)).await.unwrap();
+    let Resolved::Done(resolved) = done else {
+        panic!("{done:?}")
+    };
+    assert_eq!(resolved.final_action, Some(Action::Approve));
+    assert_eq!(resolved.resolution.as_ref().unwrap().moderator, "lan");
+    assert_eq!(store.get("s", "h1").await.unwrap().as_ref(), Some(resolved.as_ref()));
+    let held: Vec<String> = store
+        .held("s")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.comment_id)
+        .collect();
+    assert_eq!(held, ["h2"]);
+    assert_eq!(
+        store.approved_count("s", "x").await.unwrap(),
+        1,
+        "an approval counts for the author"
+    );
+
+    // The second moderator sees the first one's decision, not an overwrite.
+    let late = store.resolve("s", "h1", by("minh", Action::Reject)).await.unwrap();
+    let Resolved::NotHeld(winner) = late else {
+        panic!("{late:?}")
+    };
+    assert_eq!(winner.resolution.unwrap().moderator, "lan");
+    assert!(matches!(
+        store.resolve("s", "ok", by("lan", Action::Reject)).await.unwrap(),
+        Resolved::NotHeld(_)
+    ));
+    assert_eq!(
+        store.resolve("s", "nope", by("lan", Action::Reject)).await.unwrap(),
+        Resolved::NotFound
+    );
+}
+
+async fn racing_moderators_resolve_a_comment_exactly_once(store: &dyn Store) {
+    for n in 0..20 {
+        let id = format!("race{n}");
+        store.record(record("s", &id, Action::Hold, n, None)).await.unwrap();
+        let (a, b) = tokio::join!(
+            store.resolve("s", &id, by("lan", Action::Approve)),
+            store.resolve("s", &id, by("minh", Action::Reject)),
+        );
+        let wins = [a.unwrap(), b.unwrap()]
+            .into_iter()
+            .filter(|r| matches!(r, Resolved::Done(_)))
+            .count();
+        assert_eq!(wins, 1, "{id}");
+    }
+    assert!(store.held("s").await.unwrap().is_empty());
+}
+
 fn admission<'a>(comment: &'a str, fingerprint: u64, author: Option<&'a str>, at: u64) -> AdmissionRequest<'a> {
     AdmissionRequest {
         site_id: "s",
@@ -321,6 +399,8 @@ contract!(
     sightings_count_by_author_and_site_within_the_window,
     admission_counts_new_comments_and_nothing_for_decided_ones,
     a_replaced_decision_leaves_the_queue_and_counts,
+    a_held_comment_is_resolved_once_and_leaves_the_queue,
+    racing_moderators_resolve_a_comment_exactly_once,
 );
 
 #[tokio::test]

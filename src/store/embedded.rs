@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{DecisionRecord, Recorded, SeenBefore, Store, StoreError};
+use super::{DecisionRecord, Recorded, Resolution, Resolved, SeenBefore, Store, StoreError};
 use crate::policy::Action;
 
 const LOG_FILE: &str = "decisions.jsonl";
@@ -277,32 +277,6 @@ impl EmbeddedStore {
         &self.path
     }
 
-    /// Stores a moderator's resolution of a held comment (used by the review service).
-    pub fn resolve(
-        &self,
-        site_id: &str,
-        comment_id: &str,
-        action: Action,
-    ) -> Result<Option<DecisionRecord>, StoreError> {
-        let mut log = self.log.lock().expect("store log lock");
-        let mut records = self.records.shard(&(site_id, comment_id));
-        let key = (site_id.to_string(), comment_id.to_string());
-        let Some(stored) = records.get(&key) else {
-            return Ok(None);
-        };
-        let mut record = DecisionRecord::clone(stored);
-        record.final_action = Some(action);
-        append(&mut log, &self.path, &record)?;
-        records.insert(key, Arc::new(record.clone()));
-        drop(records);
-        if action == Action::Approve
-            && let Some(author) = &record.author_key
-        {
-            self.count_approval(&record.site_id, author);
-        }
-        Ok(Some(record))
-    }
-
     /// Counters derived from a replayed record: sightings for duplicate detection, approvals.
     fn index(&self, record: &DecisionRecord) {
         let author = record.author_key.clone().or_else(|| record.ip_hash.clone());
@@ -457,6 +431,21 @@ impl Store for EmbeddedStore {
             .unwrap_or(0))
     }
 
+    async fn resolve(&self, site_id: &str, comment_id: &str, resolution: Resolution) -> Result<Resolved, StoreError> {
+        let key = (site_id.to_string(), comment_id.to_string());
+        let log = self.log.lock().expect("store log lock");
+        let records = self.records.shard(&key);
+        let Some(current) = records.get(&key).cloned() else {
+            return Ok(Resolved::NotFound);
+        };
+        if !current.is_held() {
+            return Ok(Resolved::NotHeld(Box::new(DecisionRecord::clone(&current))));
+        }
+        let resolved = current.resolved(resolution);
+        self.write(log, records, key, resolved.clone())?;
+        Ok(Resolved::Done(Box::new(resolved)))
+    }
+
     async fn replace(&self, record: DecisionRecord) -> Result<(), StoreError> {
         let key = (record.site_id.clone(), record.comment_id.clone());
         let log = self.log.lock().expect("store log lock");
@@ -534,6 +523,7 @@ mod tests {
             thread_url: String::new(),
             text: Some(format!("text of {comment}")),
             final_action: None,
+            resolution: None,
         }
     }
 
@@ -596,6 +586,15 @@ mod tests {
         ));
     }
 
+    fn by(action: Action) -> Resolution {
+        Resolution {
+            action,
+            moderator: "lan".into(),
+            note: String::new(),
+            at_ms: 1_500,
+        }
+    }
+
     #[tokio::test]
     async fn writes_after_compaction_land_in_the_compacted_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -603,10 +602,10 @@ mod tests {
         for n in 0..100 {
             store.record(record(&format!("c{n}"), Action::Hold, n)).await.unwrap();
         }
-        store.resolve("s", "c7", Action::Approve).unwrap();
+        store.resolve("s", "c7", by(Action::Approve)).await.unwrap();
         store.compact(1_000, Duration::from_secs(3600)).unwrap();
         store.record(record("after", Action::Reject, 2_000)).await.unwrap();
-        store.resolve("s", "c8", Action::Reject).unwrap();
+        store.resolve("s", "c8", by(Action::Reject)).await.unwrap();
         let lines = std::fs::read_to_string(store.path()).unwrap().lines().count();
         assert_eq!(lines, 100 + 1 + 1, "one line per comment, plus the two writes since");
         drop(store);

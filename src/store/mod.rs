@@ -47,6 +47,44 @@ pub struct DecisionRecord {
     pub text: Option<String>,
     /// Set when a moderator resolved a held comment.
     pub final_action: Option<Action>,
+    /// Who resolved it, how and when (with `final_action`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+}
+
+/// A moderator's decision on a held comment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub action: Action,
+    /// The moderator's name, as configured.
+    pub moderator: String,
+    /// Free text from the moderator (may be empty).
+    pub note: String,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// The outcome of resolving a held comment.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resolved {
+    /// This resolution was stored; the record as it is now.
+    Done(Box<DecisionRecord>),
+    /// The comment is not (or no longer) held: resolved before, perhaps by another
+    /// moderator a moment earlier, or never held. The record as it is.
+    NotHeld(Box<DecisionRecord>),
+    /// No decision for this comment.
+    NotFound,
+}
+
+impl DecisionRecord {
+    /// This record resolved by `resolution`.
+    pub fn resolved(&self, resolution: Resolution) -> Self {
+        Self {
+            final_action: Some(resolution.action),
+            resolution: Some(resolution),
+            ..self.clone()
+        }
+    }
 }
 
 impl DecisionRecord {
@@ -203,6 +241,10 @@ pub trait Store: Send + Sync {
 
     /// Held comments of a site, oldest first.
     async fn held(&self, site_id: &str) -> Result<Vec<DecisionRecord>, StoreError>;
+
+    /// A moderator's decision on a held comment. Of two racing resolutions exactly one is
+    /// `Done`; the other sees `NotHeld` with the winner's record.
+    async fn resolve(&self, site_id: &str, comment_id: &str, resolution: Resolution) -> Result<Resolved, StoreError>;
 
     /// Replaces the decision of a comment that was held only to ask for a captcha, once
     /// it comes back with one (risk-based captcha). Counts an approval like `record`.

@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 
-use super::{Admission, AdmissionRequest, DecisionRecord, Recorded, SeenBefore, Store, StoreError};
+use super::{
+    Admission, AdmissionRequest, DecisionRecord, Recorded, Resolution, Resolved, SeenBefore, Store, StoreError,
+};
 use crate::limits::{GCRA, RateBucket};
 use crate::policy::Action;
 
@@ -75,6 +77,26 @@ if ARGV[5] == '1' then
   redis.call('PEXPIRE', KEYS[3], ARGV[7])
 end
 return 1
+";
+
+/// A moderator's resolution, as a compare-and-set: written only if the decision is still
+/// the one the resolution was computed from, so of two racing moderators one wins.
+/// KEYS: decision, held queue, author's approval counter (or the decision key again)
+/// ARGV: the decision as read, the resolved decision, comment id, approved with author
+///       (0/1), decision TTL (ms), approval counter TTL (ms)
+/// Returns false when written, else the decision as it is now (or '' if gone).
+const RESOLVE_SCRIPT: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current ~= ARGV[1] then
+  return current or ''
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
+redis.call('ZREM', KEYS[2], ARGV[3])
+if ARGV[4] == '1' then
+  redis.call('INCR', KEYS[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+end
+return false
 ";
 
 /// Counting sightings of a text: drop those older than the window, count the rest, add
@@ -336,6 +358,7 @@ pub struct RedisStore {
     default_retention: Duration,
     record_script: redis::Script,
     replace_script: redis::Script,
+    resolve_script: redis::Script,
     seen_script: redis::Script,
     admit_script: redis::Script,
 }
@@ -356,6 +379,7 @@ impl RedisStore {
             default_retention,
             record_script: redis::Script::new(RECORD_SCRIPT),
             replace_script: redis::Script::new(REPLACE_SCRIPT),
+            resolve_script: redis::Script::new(RESOLVE_SCRIPT),
             seen_script: redis::Script::new(&format!("{SIGHTINGS_LIB}\n{SEEN_BODY}")),
             admit_script: redis::Script::new(&format!("{GCRA}\n{SIGHTINGS_LIB}\n{ADMIT_BODY}")),
         }
@@ -453,6 +477,47 @@ impl Store for RedisStore {
             .run(|mut conn| async move { redis::cmd("GET").arg(decision).query_async(&mut conn).await })
             .await?;
         json.as_deref().map(parse).transpose()
+    }
+
+    async fn resolve(&self, site_id: &str, comment_id: &str, resolution: Resolution) -> Result<Resolved, StoreError> {
+        let decision_key = key(site_id, &format!("decision:{comment_id}"));
+        let read_key = decision_key.clone();
+        let json: Option<String> = self
+            .link
+            .run(|mut conn| async move { redis::cmd("GET").arg(read_key).query_async(&mut conn).await })
+            .await?;
+        let Some(json) = json else {
+            return Ok(Resolved::NotFound);
+        };
+        let current = parse(&json)?;
+        if !current.is_held() {
+            return Ok(Resolved::NotHeld(Box::new(current)));
+        }
+        let resolved = current.resolved(resolution);
+        let approved_author = resolved
+            .author_key
+            .as_deref()
+            .filter(|_| resolved.effective_action() == Action::Approve);
+        let mut invocation = self.resolve_script.prepare_invoke();
+        invocation
+            .key(&decision_key)
+            .key(key(site_id, "held"))
+            .key(approved_author.map_or_else(|| decision_key.clone(), |a| key(site_id, &format!("approved:{a}"))))
+            .arg(json)
+            .arg(serde_json::to_string(&resolved).expect("records serialize"))
+            .arg(comment_id)
+            .arg(u8::from(approved_author.is_some()))
+            .arg(self.retention_of(site_id).as_millis().max(1) as u64)
+            .arg(AUTHOR_HISTORY.as_millis() as u64);
+        let lost_to: Option<String> = self
+            .link
+            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        match lost_to.as_deref() {
+            None => Ok(Resolved::Done(Box::new(resolved))),
+            Some("") => Ok(Resolved::NotFound),
+            Some(now) => Ok(Resolved::NotHeld(Box::new(parse(now)?))),
+        }
     }
 
     async fn replace(&self, record: DecisionRecord) -> Result<(), StoreError> {
