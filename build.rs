@@ -11,6 +11,7 @@ use prost::Message;
 const PROTOS: &[&str] = &[
     "proto/modgate/v1/moderation.proto",
     "proto/modgate/v1/diagnostics.proto",
+    "proto/modgate/v1/review.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

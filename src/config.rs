@@ -24,6 +24,9 @@ pub struct FileConfig {
     pub server: ServerSection,
     /// Shared state for several replicas; unset: the embedded single-node backend.
     pub redis: Option<RedisSection>,
+    /// People who may review held comments (`modgate queue`), with their tokens.
+    #[serde(default)]
+    pub moderators: Vec<ModeratorSection>,
     /// Sites by id. Empty: one `default` site with default settings.
     #[serde(default)]
     pub sites: BTreeMap<String, SiteSection>,
@@ -113,6 +116,44 @@ pub struct RedisSection {
     /// For `rediss://`: a PEM file of the certificate authorities to trust instead of the
     /// system's (a private CA).
     pub ca_file: Option<PathBuf>,
+}
+
+/// `[[moderators]]`: one person reviewing held comments.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeratorSection {
+    /// Shown in the audit trail.
+    pub name: String,
+    /// Sent by the CLI as `authorization: Bearer <token>` (at least 16 characters).
+    pub token: String,
+    /// Sites this moderator may review; empty: all.
+    #[serde(default)]
+    pub sites: Vec<String>,
+}
+
+/// A validated moderator.
+#[derive(Clone)]
+pub struct Moderator {
+    pub name: String,
+    pub token: String,
+    /// Empty: every site.
+    pub sites: Vec<String>,
+}
+
+impl std::fmt::Debug for Moderator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Moderator")
+            .field("name", &self.name)
+            .field("token", &"***")
+            .field("sites", &self.sites)
+            .finish()
+    }
+}
+
+impl Moderator {
+    pub fn may_review(&self, site: &str) -> bool {
+        self.sites.is_empty() || self.sites.iter().any(|s| s == site)
+    }
 }
 
 /// One site's policy, as written in the file.
@@ -432,6 +473,8 @@ pub struct Config {
     pub altcha_hmac_key: Option<String>,
     /// Set: all state lives in Redis; unset: the embedded backend under `data_dir`.
     pub redis: Option<RedisConfig>,
+    /// Empty: on loopback, a local moderator needs no token.
+    pub moderators: Vec<Moderator>,
     pub sites: BTreeMap<String, SitePolicy>,
 }
 
@@ -476,6 +519,7 @@ impl Config {
             None => FileConfig {
                 server: ServerSection::default(),
                 redis: None,
+                moderators: Vec::new(),
                 sites: BTreeMap::new(),
             },
         };
@@ -557,6 +601,35 @@ impl Config {
             }
             sites.insert(id, site);
         }
+        let mut moderators = Vec::new();
+        for (i, m) in file.moderators.into_iter().enumerate() {
+            if m.name.trim().is_empty() {
+                return err(format!("moderators[{i}].name: required"));
+            }
+            if m.token.len() < 16 {
+                return err(format!("moderators[{i}].token: at least 16 characters"));
+            }
+            if key_owner.contains_key(&m.token) || moderators.iter().any(|o: &Moderator| o.token == m.token) {
+                return err(format!(
+                    "moderators[{i}].token: already used by a site or another moderator"
+                ));
+            }
+            for site in &m.sites {
+                if !sites.contains_key(site) {
+                    return err(format!("moderators[{i}].sites: no site {site:?}"));
+                }
+            }
+            moderators.push(Moderator {
+                name: m.name,
+                token: m.token,
+                sites: m.sites,
+            });
+        }
+        if moderators.is_empty() && !listen.ip().is_loopback() {
+            return err(format!(
+                "moderators: listening on {listen}, which is not a loopback address, needs [[moderators]] with tokens for the review API"
+            ));
+        }
         Ok(Config {
             listen,
             metrics_listen,
@@ -569,6 +642,7 @@ impl Config {
             hash_salt: server.hash_salt,
             altcha_hmac_key: server.altcha_hmac_key,
             redis,
+            moderators,
             sites,
         })
     }
@@ -933,8 +1007,22 @@ mod tests {
             e.contains("sites.default.api_keys") && e.contains("not a loopback"),
             "{e}"
         );
-        let ok = load("[server]\nlisten = \"0.0.0.0:50051\"\n[sites.news]\napi_keys = [\"0123456789abcdef0123\"]\n");
+        let no_moderators =
+            load("[server]\nlisten = \"0.0.0.0:50051\"\n[sites.news]\napi_keys = [\"0123456789abcdef0123\"]\n")
+                .unwrap_err()
+                .to_string();
+        assert!(no_moderators.contains("[[moderators]]"), "{no_moderators}");
+        let ok = load(
+            "[server]\nlisten = \"0.0.0.0:50051\"\n[[moderators]]\nname = \"lan\"\ntoken = \"moderator-token-0123\"\n\
+             [sites.news]\napi_keys = [\"0123456789abcdef0123\"]\n",
+        );
         assert!(ok.is_ok(), "{ok:?}");
+        let reused = load(
+            "[[moderators]]\nname = \"lan\"\ntoken = \"0123456789abcdef0123\"\n[sites.news]\napi_keys = [\"0123456789abcdef0123\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(reused.contains("already used"), "{reused}");
     }
 
     #[test]

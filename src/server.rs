@@ -18,7 +18,8 @@ use sha2::Sha256;
 use crate::api::metrics::Metrics;
 use crate::api::proto::diagnostics_server::DiagnosticsServer;
 use crate::api::proto::moderation_server::ModerationServer;
-use crate::api::{DiagnosticsService, ModerationService, proto};
+use crate::api::proto::review_server::ReviewServer;
+use crate::api::{DiagnosticsService, ModerationService, ReviewService, proto};
 use crate::captcha::altcha::Altcha;
 use crate::classify::shipped::shipped_model;
 use crate::classify::{Classifier, ClassifierHandle};
@@ -206,6 +207,7 @@ pub async fn run(
     health_reporter
         .set_serving::<ModerationServer<ModerationService>>()
         .await;
+    health_reporter.set_serving::<ReviewServer<ReviewService>>().await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -221,6 +223,11 @@ pub async fn run(
     let moderation = ModerationServer::new(ModerationService::new(pipeline.clone(), metrics.clone()))
         .max_decoding_message_size(config.max_message_bytes);
     let diagnostics = config.diagnostics.then(|| DiagnosticsServer::new(DiagnosticsService));
+    let review = ReviewServer::new(ReviewService::new(
+        pipeline.clone(),
+        metrics.clone(),
+        &config.moderators,
+    ));
 
     // One signal fans out to the gRPC server, the metrics server and the upkeep tasks.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -230,6 +237,7 @@ pub async fn run(
         shutdown.await;
         tracing::info!("shutting down: health NOT_SERVING, draining calls in flight");
         reporter.set_not_serving::<ModerationServer<ModerationService>>().await;
+        reporter.set_not_serving::<ReviewServer<ReviewService>>().await;
         let _ = stop_tx.send(true);
     });
 
@@ -249,6 +257,7 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(moderation)
+        .add_service(review)
         .add_optional_service(diagnostics);
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
         // Small replies must not wait for Nagle's algorithm (40 ms stalls measured without).

@@ -4,9 +4,11 @@
 mod auth;
 pub mod metrics;
 mod moderation;
+mod review;
 
 pub use auth::ApiKeys;
 pub use moderation::{DiagnosticsService, ModerationService};
+pub use review::ReviewService;
 
 /// Code generated from `proto/` by build.rs.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]

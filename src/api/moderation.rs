@@ -62,7 +62,7 @@ impl Violations {
     }
 }
 
-fn invalid(field: &str, problem: &str) -> Status {
+pub(crate) fn invalid(field: &str, problem: &str) -> Status {
     let mut v = Violations::default();
     v.add(field, problem);
     v.into_result().expect_err("one violation")

@@ -8,6 +8,7 @@
 //!   model that does not load, a server that cannot be reached.
 
 mod classifier;
+mod queue;
 mod serve;
 
 use std::io::Write;
@@ -24,7 +25,7 @@ pub use serve::ServeArgs;
 #[derive(Debug, Parser)]
 #[command(name = "modgate", version, propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 ok, 1 check failed (comment held or rejected), 2 usage, input or connection error."
+    after_help = "Exit codes: 0 ok; 1 the answer was no (check: the comment would be held or rejected; queue approve/reject: some comments were not resolved); 2 usage, input, configuration or connection error."
 )]
 pub struct Cli {
     /// When to colour output: auto colours terminals unless NO_COLOR is set.
@@ -51,6 +52,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Train a model from labelled JSONL files or folders of them.
     Train(TrainArgs),
+    /// Review held comments on a running server: list, approve, reject.
+    Queue(queue::QueueArgs),
 }
 
 /// Where a model comes from: a file, or the one built into this binary.
@@ -97,6 +100,7 @@ pub fn run() -> ExitCode {
         Command::Check(args) => classifier::check(args),
         Command::Eval(args) => classifier::eval(args),
         Command::Train(args) => classifier::train(args),
+        Command::Queue(args) => queue::queue(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -1,0 +1,254 @@
+//! `modgate.v1.Review`: moderators list held comments and resolve them.
+//!
+//! Moderators authenticate with their own tokens (compared as SHA-256 digests in
+//! constant time, like API keys, and never logged) and see only their sites. With no
+//! moderators configured, which the configuration allows only on loopback, a local
+//! moderator named "local" needs no token.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Request, Response, Status};
+
+use super::metrics::Metrics;
+use super::moderation::{action_to_proto, invalid, reason_to_proto};
+use super::proto;
+use crate::config::Moderator;
+use crate::pipeline::{Pipeline, now_ms};
+use crate::policy::Action;
+use crate::store::{DecisionRecord, Resolution, Resolved};
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+
+pub struct ReviewService {
+    pipeline: Arc<Pipeline>,
+    metrics: Arc<Metrics>,
+    /// (digest of token, moderator)
+    moderators: Vec<([u8; 32], Moderator)>,
+}
+
+impl ReviewService {
+    pub fn new(pipeline: Arc<Pipeline>, metrics: Arc<Metrics>, moderators: &[Moderator]) -> Self {
+        let moderators = moderators
+            .iter()
+            .map(|m| (Sha256::digest(m.token.as_bytes()).into(), m.clone()))
+            .collect();
+        Self {
+            pipeline,
+            metrics,
+            moderators,
+        }
+    }
+
+    fn moderator(&self, metadata: &MetadataMap) -> Result<Moderator, Status> {
+        let unauthenticated = |m: &str| Status::new(Code::Unauthenticated, m.to_string());
+        if self.moderators.is_empty() {
+            return Ok(Moderator {
+                name: "local".into(),
+                token: String::new(),
+                sites: Vec::new(),
+            });
+        }
+        let value = metadata
+            .get("authorization")
+            .ok_or_else(|| unauthenticated("missing authorization: send \"authorization: Bearer <moderator token>\""))?
+            .to_str()
+            .map_err(|_| unauthenticated("the authorization header is not readable text"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| unauthenticated("authorization must be \"Bearer <moderator token>\""))?
+            .trim();
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for (digest, moderator) in &self.moderators {
+            if bool::from(digest.ct_eq(&presented)) {
+                found = Some(moderator);
+            }
+        }
+        found.cloned().ok_or_else(|| unauthenticated("unknown moderator token"))
+    }
+
+    /// The sites a moderator asks about: one (which they must be allowed), or all theirs.
+    fn sites_for(&self, moderator: &Moderator, site_id: &str) -> Result<Vec<String>, Status> {
+        if site_id.is_empty() {
+            return Ok(self
+                .pipeline
+                .sites()
+                .filter(|s| moderator.may_review(&s.id))
+                .map(|s| s.id.clone())
+                .collect());
+        }
+        if self.pipeline.site(site_id).is_none() {
+            return Err(invalid("site_id", &format!("unknown site {site_id:?}")));
+        }
+        if !moderator.may_review(site_id) {
+            return Err(Status::new(
+                Code::PermissionDenied,
+                format!("moderator {:?} may not review site {site_id:?}", moderator.name),
+            ));
+        }
+        Ok(vec![site_id.to_string()])
+    }
+
+    async fn held(&self, sites: &[String]) -> Result<Vec<DecisionRecord>, Status> {
+        let mut held = Vec::new();
+        for site in sites {
+            held.extend(
+                self.pipeline
+                    .store()
+                    .held(site)
+                    .await
+                    .map_err(|e| Status::new(Code::Unavailable, format!("storage: {e}")))?,
+            );
+        }
+        held.sort_by(|a, b| {
+            a.decided_at_ms
+                .cmp(&b.decided_at_ms)
+                .then(a.moderation_id.cmp(&b.moderation_id))
+        });
+        Ok(held)
+    }
+}
+
+fn held_comment(record: DecisionRecord) -> proto::HeldComment {
+    proto::HeldComment {
+        moderation_id: record.moderation_id,
+        site_id: record.site_id,
+        comment_id: record.comment_id,
+        thread_id: record.thread_id,
+        thread_url: record.thread_url,
+        text: record.text.unwrap_or_default(),
+        reasons: record
+            .decision
+            .reasons
+            .iter()
+            .map(|r| proto::Reason {
+                code: reason_to_proto(r.code) as i32,
+                detail: r.detail.clone(),
+            })
+            .collect(),
+        scores: Some(proto::Scores {
+            spam: record.scores.spam,
+            abuse: record.scores.abuse,
+            hate: record.scores.hate,
+        }),
+        held_at: Some(prost_types::Timestamp {
+            seconds: (record.decided_at_ms / 1000) as i64,
+            nanos: ((record.decided_at_ms % 1000) * 1_000_000) as i32,
+        }),
+    }
+}
+
+#[tonic::async_trait]
+impl proto::review_server::Review for ReviewService {
+    async fn list_held(
+        &self,
+        request: Request<proto::ListHeldRequest>,
+    ) -> Result<Response<proto::ListHeldResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = async {
+            let moderator = self.moderator(&metadata)?;
+            let sites = self.sites_for(&moderator, &request.site_id)?;
+            let page_size = match request.page_size as usize {
+                0 => DEFAULT_PAGE,
+                n => n.min(MAX_PAGE),
+            };
+            let offset: usize = if request.page_token.is_empty() {
+                0
+            } else {
+                request
+                    .page_token
+                    .parse()
+                    .map_err(|_| invalid("page_token", "not a token from a previous response"))?
+            };
+            let held = self.held(&sites).await?;
+            let total = held.len();
+            let next = offset + page_size;
+            Ok(proto::ListHeldResponse {
+                comments: held
+                    .into_iter()
+                    .skip(offset)
+                    .take(page_size)
+                    .map(held_comment)
+                    .collect(),
+                next_page_token: if next < total { next.to_string() } else { String::new() },
+                total: total as u32,
+            })
+        }
+        .await;
+        self.metrics
+            .rpc("ListHeld", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result.map(Response::new)
+    }
+
+    async fn resolve(
+        &self,
+        request: Request<proto::ResolveRequest>,
+    ) -> Result<Response<proto::ResolveResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = async {
+            let moderator = self.moderator(&metadata)?;
+            let action = match proto::Action::try_from(request.action) {
+                Ok(proto::Action::Approve) => Action::Approve,
+                Ok(proto::Action::Reject) => Action::Reject,
+                _ => return Err(invalid("action", "APPROVE or REJECT")),
+            };
+            if request.moderation_id.is_empty() {
+                return Err(invalid("moderation_id", "required"));
+            }
+            if request.note.len() > 1000 {
+                return Err(invalid("note", "at most 1000 bytes"));
+            }
+            let sites = self.sites_for(&moderator, "")?;
+            let held = self.held(&sites).await?;
+            let Some(target) = held.into_iter().find(|r| r.moderation_id == request.moderation_id) else {
+                return Err(Status::new(
+                    Code::NotFound,
+                    format!(
+                        "no held comment with moderation id {:?} on your sites (already resolved, or not held)",
+                        request.moderation_id
+                    ),
+                ));
+            };
+            let resolution = Resolution {
+                action,
+                moderator: moderator.name.clone(),
+                note: request.note,
+                at_ms: now_ms(),
+            };
+            let resolved = self
+                .pipeline
+                .store()
+                .resolve(&target.site_id, &target.comment_id, resolution)
+                .await
+                .map_err(|e| Status::new(Code::Unavailable, format!("storage: {e}")))?;
+            match resolved {
+                Resolved::Done(record) => Ok(proto::ResolveResponse {
+                    moderation_id: record.moderation_id.clone(),
+                    site_id: record.site_id.clone(),
+                    comment_id: record.comment_id.clone(),
+                    final_action: action_to_proto(record.effective_action()) as i32,
+                }),
+                Resolved::NotHeld(record) => {
+                    let by = record.resolution.as_ref().map_or_else(
+                        || "not held any more".to_string(),
+                        |r| format!("already resolved by {} ({})", r.moderator, r.action.as_str()),
+                    );
+                    Err(Status::new(
+                        Code::Aborted,
+                        format!("comment {:?}: {by}", record.comment_id),
+                    ))
+                }
+                Resolved::NotFound => Err(Status::new(Code::NotFound, "the comment's decision is gone")),
+            }
+        }
+        .await;
+        self.metrics
+            .rpc("Resolve", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result.map(Response::new)
+    }
+}

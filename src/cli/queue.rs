@@ -1,0 +1,317 @@
+//! `modgate queue`: a moderator's view of held comments, over the Review API.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use tonic::transport::Channel;
+
+use super::{CliError, Outcome, print};
+use crate::api::proto::review_client::ReviewClient;
+use crate::api::proto::{self, HeldComment, ListHeldRequest, ResolveRequest};
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// The modgate server's gRPC address.
+    #[arg(
+        long,
+        global = true,
+        env = "MODGATE_SERVER",
+        default_value = "127.0.0.1:50051",
+        value_name = "ADDR"
+    )]
+    pub server: String,
+    /// A file holding your moderator token (else the MODGATE_TOKEN environment variable;
+    /// neither: no token, which a server on loopback without moderators accepts).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: QueueCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Held comments, oldest first.
+    List {
+        /// Only this site (default: every site you may review).
+        #[arg(long)]
+        site: Option<String>,
+        /// At most this many (the oldest).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// One JSON array, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve held comments (publish them) by moderation id.
+    Approve(ResolveArgs),
+    /// Reject held comments (do not publish them) by moderation id.
+    Reject(ResolveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// Moderation ids, as `queue list` shows them.
+    #[arg(required = true, value_name = "MODERATION_ID")]
+    pub ids: Vec<String>,
+    /// Why, kept with the decision.
+    #[arg(long, default_value = "")]
+    pub note: String,
+    /// One JSON object per id, in an array, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn queue(args: QueueArgs) -> Result<Outcome, CliError> {
+    let token = token(args.token_file.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(format!("starting the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let mut client = connect(&args.server).await?;
+        match args.command {
+            QueueCommand::List { site, limit, json } => list(&mut client, token.as_deref(), site, limit, json).await,
+            QueueCommand::Approve(r) => resolve(&mut client, token.as_deref(), proto::Action::Approve, r).await,
+            QueueCommand::Reject(r) => resolve(&mut client, token.as_deref(), proto::Action::Reject, r).await,
+        }
+    })
+}
+
+fn token(file: Option<&std::path::Path>) -> Result<Option<String>, CliError> {
+    let token = match file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| CliError::new(format!("cannot read the token file {}: {e}", path.display())))?,
+        ),
+        None => std::env::var("MODGATE_TOKEN").ok(),
+    };
+    Ok(token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
+}
+
+async fn connect(server: &str) -> Result<ReviewClient<Channel>, CliError> {
+    let uri = if server.contains("://") {
+        server.to_string()
+    } else {
+        format!("http://{server}")
+    };
+    let channel = Channel::from_shared(uri)
+        .map_err(|e| CliError::new(format!("--server {server:?}: {e}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .map_err(|e| CliError::new(format!("cannot reach modgate at {server}: {e}")))?;
+    Ok(ReviewClient::new(channel))
+}
+
+fn request<T>(message: T, token: Option<&str>) -> Result<tonic::Request<T>, CliError> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| CliError::new("the moderator token has characters a header cannot carry"))?;
+        request.metadata_mut().insert("authorization", value);
+    }
+    Ok(request)
+}
+
+/// A failure that means the command could not run at all (exit 2).
+fn fatal(status: tonic::Status) -> CliError {
+    CliError::new(format!("{:?}: {}", status.code(), status.message()))
+}
+
+async fn list(
+    client: &mut ReviewClient<Channel>,
+    token: Option<&str>,
+    site: Option<String>,
+    limit: u32,
+    json: bool,
+) -> Result<Outcome, CliError> {
+    let response = client
+        .list_held(request(
+            ListHeldRequest {
+                site_id: site.unwrap_or_default(),
+                page_size: limit,
+                page_token: String::new(),
+            },
+            token,
+        )?)
+        .await
+        .map_err(fatal)?
+        .into_inner();
+    if json {
+        let items: Vec<serde_json::Value> = response.comments.iter().map(held_json).collect();
+        print(&format!("{}\n", serde_json::Value::Array(items)))?;
+        return Ok(Outcome::Ok);
+    }
+    if response.comments.is_empty() {
+        print("no held comments\n")?;
+        return Ok(Outcome::Ok);
+    }
+    let now = crate::pipeline::now_ms() / 1000;
+    let mut out = String::new();
+    for c in &response.comments {
+        let held_at = c.held_at.as_ref().map_or(0, |t| t.seconds as u64);
+        let reasons: Vec<&str> = c.reasons.iter().map(|r| reason_name(r.code)).collect();
+        out.push_str(&format!(
+            "{}  {}/{}  {} ago  {}\n    {}\n",
+            c.moderation_id,
+            c.site_id,
+            c.comment_id,
+            age(now.saturating_sub(held_at)),
+            reasons.join(", "),
+            excerpt(&c.text, 100)
+        ));
+    }
+    out.push_str(&format!(
+        "{} of {} held comments\n",
+        response.comments.len(),
+        response.total
+    ));
+    print(&out)?;
+    Ok(Outcome::Ok)
+}
+
+async fn resolve(
+    client: &mut ReviewClient<Channel>,
+    token: Option<&str>,
+    action: proto::Action,
+    args: ResolveArgs,
+) -> Result<Outcome, CliError> {
+    let mut all_done = true;
+    let mut results = Vec::new();
+    for id in &args.ids {
+        let outcome = client
+            .resolve(request(
+                ResolveRequest {
+                    moderation_id: id.clone(),
+                    action: action as i32,
+                    note: args.note.clone(),
+                },
+                token,
+            )?)
+            .await;
+        match outcome {
+            Ok(response) => {
+                let r = response.into_inner();
+                let done = format!(
+                    "{}  {}/{}  {}",
+                    r.moderation_id,
+                    r.site_id,
+                    r.comment_id,
+                    action_name(r.final_action)
+                );
+                results.push((
+                    serde_json::json!({
+                        "moderation_id": r.moderation_id, "site_id": r.site_id, "comment_id": r.comment_id,
+                        "final_action": action_name(r.final_action), "ok": true,
+                    }),
+                    done,
+                ));
+            }
+            // One comment that cannot be resolved (someone else did, or it is gone)
+            // does not stop the others; the exit code says some failed.
+            Err(status) if matches!(status.code(), tonic::Code::Aborted | tonic::Code::NotFound) => {
+                all_done = false;
+                results.push((
+                    serde_json::json!({"moderation_id": id, "ok": false, "error": status.message()}),
+                    format!("{id}  not resolved: {}", status.message()),
+                ));
+            }
+            Err(status) => return Err(fatal(status)),
+        }
+    }
+    if args.json {
+        let items: Vec<serde_json::Value> = results.into_iter().map(|(j, _)| j).collect();
+        print(&format!("{}\n", serde_json::Value::Array(items)))?;
+    } else {
+        let lines: Vec<String> = results.into_iter().map(|(_, line)| line).collect();
+        print(&format!("{}\n", lines.join("\n")))?;
+    }
+    Ok(if all_done { Outcome::Ok } else { Outcome::CheckFailed })
+}
+
+fn held_json(c: &HeldComment) -> serde_json::Value {
+    serde_json::json!({
+        "moderation_id": c.moderation_id,
+        "site_id": c.site_id,
+        "comment_id": c.comment_id,
+        "thread_id": c.thread_id,
+        "thread_url": c.thread_url,
+        "text": c.text,
+        "reasons": c.reasons.iter().map(|r| serde_json::json!({"code": reason_name(r.code), "detail": r.detail})).collect::<Vec<_>>(),
+        "scores": c.scores.as_ref().map(|s| serde_json::json!({"spam": s.spam, "abuse": s.abuse, "hate": s.hate})),
+        "held_at": c.held_at.as_ref().map(|t| rfc3339(t.seconds)),
+    })
+}
+
+fn reason_name(code: i32) -> &'static str {
+    proto::ReasonCode::try_from(code).map_or("UNKNOWN", |c| c.as_str_name())
+}
+
+fn action_name(action: i32) -> &'static str {
+    proto::Action::try_from(action).map_or("UNKNOWN", |a| a.as_str_name())
+}
+
+fn excerpt(text: &str, max_chars: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
+    }
+}
+
+fn age(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// Unix seconds as an RFC 3339 UTC time ("2026-11-26T03:14:15Z").
+fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian), by 400-year eras.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_print_as_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_663_055), "2026-11-26T03:17:35Z");
+        assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+
+    #[test]
+    fn excerpts_flatten_and_cut_on_characters() {
+        assert_eq!(excerpt("Bài  viết\n hay", 100), "Bài viết hay");
+        assert_eq!(excerpt("đường đi", 3), "đườ…");
+    }
+}

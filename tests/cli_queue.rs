@@ -1,0 +1,118 @@
+//! `modgate queue` against a real server: the real binary on both sides.
+
+mod common;
+
+use std::process::Command;
+
+use common::{ServerProcess, comment, connect};
+use modgate::api::proto::{Action, GetDecisionRequest};
+
+const LAN: &str = "lan-token-0123456789";
+const MINH: &str = "minh-token-0123456789";
+
+fn queue(addr: std::net::SocketAddr, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_modgate"))
+        .arg("queue")
+        .args(args)
+        .args(["--server", &addr.to_string()])
+        .env("MODGATE_TOKEN", token)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderators_list_approve_and_reject_held_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("modgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[moderators]]\nname = \"lan\"\ntoken = \"{LAN}\"\n\
+             [[moderators]]\nname = \"minh\"\ntoken = \"{MINH}\"\nsites = [\"other\"]\n\
+             [sites.default]\nsuspect_terms = [\"trọng tài\"]\n[sites.other]\n"
+        ),
+    )
+    .unwrap();
+    let server = ServerProcess::start(&config, &dir.path().join("data"));
+    let mut cms = connect(server.addr).await;
+    let texts = [
+        "Trọng tài trận tối qua bắt dở quá",
+        "Trọng tài cần xem lại video",
+        "Bài viết hay, cảm ơn tác giả nhiều",
+    ];
+    for (n, text) in texts.iter().enumerate() {
+        let mut request = comment(&format!("q{n}"), text);
+        request.client.as_mut().unwrap().ip = format!("192.0.2.{}", 10 + n);
+        cms.moderate(request).await.unwrap();
+    }
+
+    let listed = queue(server.addr, LAN, &["list", "--json"]);
+    assert_eq!(
+        listed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let held: Vec<serde_json::Value> = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(held.len(), 2, "{held:?}");
+    for item in &held {
+        for field in ["moderation_id", "site_id", "comment_id", "text", "reasons", "held_at"] {
+            assert!(!item[field].is_null(), "{field} in {item}");
+        }
+        assert_eq!(item["reasons"][0]["code"], "SUSPECT_TERM");
+        assert!(item["held_at"].as_str().unwrap().ends_with('Z'));
+    }
+    assert_eq!(held[0]["comment_id"], "q0", "oldest first");
+    let people = queue(server.addr, LAN, &["list"]);
+    assert!(stdout(&people).contains("2 of 2 held comments"), "{}", stdout(&people));
+
+    let first = held[0]["moderation_id"].as_str().unwrap().to_string();
+    let second = held[1]["moderation_id"].as_str().unwrap().to_string();
+    let approved = queue(server.addr, LAN, &["approve", &first, "--note", "chỉ là góp ý"]);
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    assert!(stdout(&approved).contains("APPROVE"));
+    let rejected = queue(server.addr, LAN, &["reject", &second, "--json"]);
+    assert_eq!(rejected.status.code(), Some(0));
+    let rejected: serde_json::Value = serde_json::from_str(&stdout(&rejected)).unwrap();
+    assert_eq!(rejected[0]["final_action"], "REJECT");
+
+    // The CMS sees the moderators' decisions.
+    for (comment_id, action) in [("q0", Action::Approve), ("q1", Action::Reject)] {
+        let decision = cms
+            .get_decision(GetDecisionRequest {
+                site_id: "default".into(),
+                comment_id: comment_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(decision.action(), action, "{comment_id}");
+    }
+
+    // Resolving again: exit 1, saying who decided.
+    let again = queue(server.addr, LAN, &["reject", &first]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stdout(&again).contains("not resolved"), "{}", stdout(&again));
+    let empty = queue(server.addr, LAN, &["list", "--json"]);
+    assert_eq!(stdout(&empty).trim(), "[]");
+
+    // A moderator of another site sees nothing here; a wrong token is exit 2.
+    let other = queue(server.addr, MINH, &["list", "--json", "--site", "default"]);
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("may not review"));
+    let stranger = queue(server.addr, "not-a-moderator-token", &["list"]);
+    assert_eq!(stranger.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&stranger.stderr);
+    assert!(stderr.contains("Unauthenticated"), "{stderr}");
+    assert!(!stderr.contains("not-a-moderator-token"), "tokens are never echoed");
+}
