@@ -106,6 +106,47 @@ async fn moderators_list_approve_and_reject_held_comments() {
     let empty = queue(server.addr, LAN, &["list", "--json"]);
     assert_eq!(stdout(&empty).trim(), "[]");
 
+    // The audit log has both actions, newest first. (The late attempt above never reached
+    // the comment: it was no longer in the queue. A moderator who loses a race after
+    // finding it there is logged with the reason; see the store contract tests.)
+    let audit = Command::new(env!("CARGO_BIN_EXE_modgate"))
+        .args([
+            "audit",
+            "--site",
+            "default",
+            "--json",
+            "--server",
+            &server.addr.to_string(),
+        ])
+        .env("MODGATE_TOKEN", LAN)
+        .output()
+        .unwrap();
+    assert_eq!(
+        audit.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&stdout(&audit)).unwrap();
+    let summary: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["comment_id"].as_str().unwrap().to_string(),
+                e["requested"].as_str().unwrap().to_string(),
+                e["after"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [("q1", "REJECT", "REJECT"), ("q0", "APPROVE", "APPROVE")];
+    assert_eq!(
+        summary,
+        expected.map(|(c, r, a)| (c.to_string(), r.to_string(), a.to_string()))
+    );
+    assert_eq!(entries[1]["note"], "chỉ là góp ý");
+    assert_eq!(entries[1]["moderator"], "lan");
+    assert_eq!(entries[1]["before"], "HOLD");
+
     // A moderator of another site sees nothing here; a wrong token is exit 2.
     let other = queue(server.addr, MINH, &["list", "--json", "--site", "default"]);
     assert_eq!(other.status.code(), Some(2));

@@ -12,8 +12,8 @@ use common::redis_server::{RedisCluster, RedisServer};
 use modgate::policy::{Action, Decision, ReasonCode, Signal};
 use modgate::store::embedded::Retention;
 use modgate::store::{
-    Admission, AdmissionRequest, DecisionRecord, EmbeddedStore, Recorded, RedisLink, RedisStore, Resolution, Resolved,
-    ScoresRecord, SeenBefore, Sighting, Store, StoreError,
+    Admission, AdmissionRequest, AuditEntry, DecisionRecord, EmbeddedStore, Recorded, RedisLink, RedisStore,
+    Resolution, Resolved, ScoresRecord, SeenBefore, Sighting, Store, StoreError,
 };
 
 const RETENTION: Duration = Duration::from_secs(3600);
@@ -305,6 +305,39 @@ async fn racing_moderators_resolve_a_comment_exactly_once(store: &dyn Store) {
     assert!(store.held("s").await.unwrap().is_empty());
 }
 
+fn entry(site: &str, comment: &str, moderator: &str, at_ms: u64) -> AuditEntry {
+    AuditEntry {
+        at_ms,
+        moderator: moderator.into(),
+        site_id: site.into(),
+        comment_id: comment.into(),
+        moderation_id: format!("m-{comment}"),
+        requested: Action::Approve,
+        before: Action::Hold,
+        after: Action::Approve,
+        refused: String::new(),
+        note: "ổn".into(),
+    }
+}
+
+async fn the_audit_log_lists_a_sites_actions_newest_first(store: &dyn Store) {
+    store.audit_append(entry("s", "a", "lan", 1)).await.unwrap();
+    store.audit_append(entry("t", "b", "lan", 2)).await.unwrap();
+    let mut lost = entry("s", "a", "minh", 3);
+    lost.refused = "already resolved by lan (approve)".into();
+    store.audit_append(lost.clone()).await.unwrap();
+    store.audit_append(entry("s", "c", "lan", 4)).await.unwrap();
+    let log = store.audit_log("s", 10).await.unwrap();
+    let order: Vec<(&str, &str)> = log
+        .iter()
+        .map(|e| (e.comment_id.as_str(), e.moderator.as_str()))
+        .collect();
+    assert_eq!(order, [("c", "lan"), ("a", "minh"), ("a", "lan")]);
+    assert_eq!(log[1], lost);
+    assert_eq!(store.audit_log("s", 1).await.unwrap().len(), 1);
+    assert!(store.audit_log("u", 10).await.unwrap().is_empty());
+}
+
 fn admission<'a>(comment: &'a str, fingerprint: u64, author: Option<&'a str>, at: u64) -> AdmissionRequest<'a> {
     AdmissionRequest {
         site_id: "s",
@@ -401,6 +434,7 @@ contract!(
     a_replaced_decision_leaves_the_queue_and_counts,
     a_held_comment_is_resolved_once_and_leaves_the_queue,
     racing_moderators_resolve_a_comment_exactly_once,
+    the_audit_log_lists_a_sites_actions_newest_first,
 );
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use super::proto;
 use crate::config::Moderator;
 use crate::pipeline::{Pipeline, now_ms};
 use crate::policy::Action;
-use crate::store::{DecisionRecord, Resolution, Resolved};
+use crate::store::{AuditEntry, DecisionRecord, Resolution, Resolved};
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
@@ -136,10 +136,7 @@ fn held_comment(record: DecisionRecord) -> proto::HeldComment {
             abuse: record.scores.abuse,
             hate: record.scores.hate,
         }),
-        held_at: Some(prost_types::Timestamp {
-            seconds: (record.decided_at_ms / 1000) as i64,
-            nanos: ((record.decided_at_ms % 1000) * 1_000_000) as i32,
-        }),
+        held_at: Some(timestamp(record.decided_at_ms)),
     }
 }
 
@@ -217,15 +214,41 @@ impl proto::review_server::Review for ReviewService {
             let resolution = Resolution {
                 action,
                 moderator: moderator.name.clone(),
-                note: request.note,
+                note: request.note.clone(),
                 at_ms: now_ms(),
             };
-            let resolved = self
-                .pipeline
-                .store()
-                .resolve(&target.site_id, &target.comment_id, resolution)
+            let store = self.pipeline.store();
+            let resolved = store
+                .resolve(&target.site_id, &target.comment_id, resolution.clone())
                 .await
                 .map_err(|e| Status::new(Code::Unavailable, format!("storage: {e}")))?;
+            // Every attempt is audited, the ones that lost a race included.
+            let (after, refused) = match &resolved {
+                Resolved::Done(record) => (record.effective_action(), String::new()),
+                Resolved::NotHeld(record) => (
+                    record.effective_action(),
+                    record.resolution.as_ref().map_or_else(
+                        || "not held any more".to_string(),
+                        |r| format!("already resolved by {} ({})", r.moderator, r.action.as_str()),
+                    ),
+                ),
+                Resolved::NotFound => (target.effective_action(), "the decision is gone".to_string()),
+            };
+            store
+                .audit_append(AuditEntry {
+                    at_ms: resolution.at_ms,
+                    moderator: moderator.name.clone(),
+                    site_id: target.site_id.clone(),
+                    comment_id: target.comment_id.clone(),
+                    moderation_id: target.moderation_id.clone(),
+                    requested: action,
+                    before: target.effective_action(),
+                    after,
+                    refused,
+                    note: request.note,
+                })
+                .await
+                .map_err(|e| Status::new(Code::Unavailable, format!("storage (audit log): {e}")))?;
             match resolved {
                 Resolved::Done(record) => Ok(proto::ResolveResponse {
                     moderation_id: record.moderation_id.clone(),
@@ -250,5 +273,57 @@ impl proto::review_server::Review for ReviewService {
         self.metrics
             .rpc("Resolve", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
         result.map(Response::new)
+    }
+
+    async fn audit_log(
+        &self,
+        request: Request<proto::AuditLogRequest>,
+    ) -> Result<Response<proto::AuditLogResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = async {
+            let moderator = self.moderator(&metadata)?;
+            if request.site_id.is_empty() {
+                return Err(invalid("site_id", "required"));
+            }
+            self.sites_for(&moderator, &request.site_id)?;
+            let limit = match request.limit as usize {
+                0 => 100,
+                n => n.min(10_000),
+            };
+            let entries = self
+                .pipeline
+                .store()
+                .audit_log(&request.site_id, limit)
+                .await
+                .map_err(|e| Status::new(Code::Unavailable, format!("storage: {e}")))?;
+            Ok(proto::AuditLogResponse {
+                entries: entries
+                    .into_iter()
+                    .map(|e| proto::AuditEntry {
+                        at: Some(timestamp(e.at_ms)),
+                        moderator: e.moderator,
+                        site_id: e.site_id,
+                        comment_id: e.comment_id,
+                        moderation_id: e.moderation_id,
+                        requested: action_to_proto(e.requested) as i32,
+                        before: action_to_proto(e.before) as i32,
+                        after: action_to_proto(e.after) as i32,
+                        refused: e.refused,
+                        note: e.note,
+                    })
+                    .collect(),
+            })
+        }
+        .await;
+        self.metrics
+            .rpc("AuditLog", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result.map(Response::new)
+    }
+}
+
+fn timestamp(ms: u64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: (ms / 1000) as i64,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
     }
 }

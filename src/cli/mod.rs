@@ -54,6 +54,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Review held comments on a running server: list, approve, reject.
     Queue(queue::QueueArgs),
+    /// What moderators did on a site, newest first (from a running server).
+    Audit(queue::AuditArgs),
 }
 
 /// Where a model comes from: a file, or the one built into this binary.
@@ -101,6 +103,7 @@ pub fn run() -> ExitCode {
         Command::Eval(args) => classifier::eval(args),
         Command::Train(args) => classifier::train(args),
         Command::Queue(args) => queue::queue(args),
+        Command::Audit(args) => queue::audit(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

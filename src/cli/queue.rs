@@ -1,4 +1,5 @@
-//! `modgate queue`: a moderator's view of held comments, over the Review API.
+//! `modgate queue` and `modgate audit`: a moderator's view of held comments and of what
+//! moderators did, over the Review API.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,8 +11,9 @@ use super::{CliError, Outcome, print};
 use crate::api::proto::review_client::ReviewClient;
 use crate::api::proto::{self, HeldComment, ListHeldRequest, ResolveRequest};
 
+/// Where the server is and who is asking.
 #[derive(Debug, Args)]
-pub struct QueueArgs {
+pub struct ServerArgs {
     /// The modgate server's gRPC address.
     #[arg(
         long,
@@ -25,8 +27,29 @@ pub struct QueueArgs {
     /// neither: no token, which a server on loopback without moderators accepts).
     #[arg(long, global = true, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
     #[command(subcommand)]
     pub command: QueueCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The site whose log to show.
+    #[arg(long)]
+    pub site: String,
+    /// At most this many entries (the newest).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// One JSON array, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,19 +85,84 @@ pub struct ResolveArgs {
     pub json: bool,
 }
 
-pub fn queue(args: QueueArgs) -> Result<Outcome, CliError> {
-    let token = token(args.token_file.as_deref())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::new(format!("starting the runtime: {e}")))?;
-    runtime.block_on(async move {
-        let mut client = connect(&args.server).await?;
+        .map_err(|e| CliError::new(format!("starting the runtime: {e}")))
+}
+
+pub fn queue(args: QueueArgs) -> Result<Outcome, CliError> {
+    let token = token(args.server.token_file.as_deref())?;
+    runtime()?.block_on(async move {
+        let mut client = connect(&args.server.server).await?;
         match args.command {
             QueueCommand::List { site, limit, json } => list(&mut client, token.as_deref(), site, limit, json).await,
             QueueCommand::Approve(r) => resolve(&mut client, token.as_deref(), proto::Action::Approve, r).await,
             QueueCommand::Reject(r) => resolve(&mut client, token.as_deref(), proto::Action::Reject, r).await,
         }
+    })
+}
+
+pub fn audit(args: AuditArgs) -> Result<Outcome, CliError> {
+    let token = token(args.server.token_file.as_deref())?;
+    runtime()?.block_on(async move {
+        let mut client = connect(&args.server.server).await?;
+        let response = client
+            .audit_log(request(
+                proto::AuditLogRequest {
+                    site_id: args.site.clone(),
+                    limit: args.limit,
+                },
+                token.as_deref(),
+            )?)
+            .await
+            .map_err(fatal)?
+            .into_inner();
+        let at = |e: &proto::AuditEntry| e.at.as_ref().map(|t| rfc3339(t.seconds)).unwrap_or_default();
+        if args.json {
+            let items: Vec<serde_json::Value> = response
+                .entries
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "at": at(e), "moderator": e.moderator, "site_id": e.site_id,
+                        "comment_id": e.comment_id, "moderation_id": e.moderation_id,
+                        "requested": action_name(e.requested), "before": action_name(e.before),
+                        "after": action_name(e.after), "refused": e.refused, "note": e.note,
+                    })
+                })
+                .collect();
+            print(&format!("{}\n", serde_json::Value::Array(items)))?;
+            return Ok(Outcome::Ok);
+        }
+        let mut out = String::new();
+        for e in &response.entries {
+            out.push_str(&format!(
+                "{}  {}  {}/{}  {} -> {}{}{}\n",
+                at(e),
+                e.moderator,
+                e.site_id,
+                e.comment_id,
+                action_name(e.before),
+                action_name(e.after),
+                if e.refused.is_empty() {
+                    String::new()
+                } else {
+                    format!("  (asked {}: {})", action_name(e.requested), e.refused)
+                },
+                if e.note.is_empty() {
+                    String::new()
+                } else {
+                    format!("  \"{}\"", e.note)
+                },
+            ));
+        }
+        if out.is_empty() {
+            out.push_str("no moderator actions yet\n");
+        }
+        print(&out)?;
+        Ok(Outcome::Ok)
     })
 }
 

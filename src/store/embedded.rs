@@ -21,13 +21,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{DecisionRecord, Recorded, Resolution, Resolved, SeenBefore, Store, StoreError};
+use super::{AuditEntry, DecisionRecord, Recorded, Resolution, Resolved, SeenBefore, Store, StoreError};
 use crate::policy::Action;
 
 const LOG_FILE: &str = "decisions.jsonl";
 /// Used captcha tokens, one "<expires ms> <site> <token>" line each, so that a restart
 /// does not reopen them to replay while they are still valid.
 const TOKENS_FILE: &str = "used-captcha-tokens";
+/// Moderator actions, one JSON line each, never compacted (the audit trail).
+const AUDIT_FILE: &str = "audit.jsonl";
 const SHARDS: usize = 32;
 
 /// How long each site keeps the text of decided comments.
@@ -125,6 +127,9 @@ pub struct EmbeddedStore {
     /// Where used tokens are appended (see [`TOKENS_FILE`]).
     tokens_file: Mutex<File>,
     tokens_path: PathBuf,
+    /// The audit log in memory (oldest first) and its file.
+    audit: Mutex<(Vec<AuditEntry>, File)>,
+    audit_path: PathBuf,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -189,6 +194,21 @@ impl EmbeddedStore {
             }
         }
         let tokens_file = rewrite_tokens(&tokens_path, &used_tokens)?;
+        let audit_path = dir.join(AUDIT_FILE);
+        let mut audit = Vec::new();
+        if audit_path.exists() {
+            let text = std::fs::read_to_string(&audit_path).map_err(io(&audit_path))?;
+            // Like the decision log: a torn last line is dropped.
+            audit.extend(
+                text.lines()
+                    .filter_map(|line| serde_json::from_str::<AuditEntry>(line).ok()),
+            );
+        }
+        let audit_file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&audit_path)
+            .map_err(io(&audit_path))?;
         let store = Self {
             path,
             retention,
@@ -199,6 +219,8 @@ impl EmbeddedStore {
             used_tokens,
             tokens_file: Mutex::new(tokens_file),
             tokens_path,
+            audit: Mutex::new((audit, audit_file)),
+            audit_path,
         };
         for record in ordered {
             store.index(&record);
@@ -444,6 +466,27 @@ impl Store for EmbeddedStore {
         let resolved = current.resolved(resolution);
         self.write(log, records, key, resolved.clone())?;
         Ok(Resolved::Done(Box::new(resolved)))
+    }
+
+    async fn audit_append(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let mut line = serde_json::to_vec(&entry).expect("audit entries serialize");
+        line.push(b'\n');
+        let mut audit = self.audit.lock().expect("audit lock");
+        audit.1.write_all(&line).map_err(io(&self.audit_path))?;
+        audit.0.push(entry);
+        Ok(())
+    }
+
+    async fn audit_log(&self, site_id: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let audit = self.audit.lock().expect("audit lock");
+        Ok(audit
+            .0
+            .iter()
+            .rev()
+            .filter(|e| e.site_id == site_id)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn replace(&self, record: DecisionRecord) -> Result<(), StoreError> {

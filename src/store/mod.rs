@@ -64,6 +64,25 @@ pub struct Resolution {
     pub at_ms: u64,
 }
 
+/// One moderator action, as the audit log keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    pub moderator: String,
+    pub site_id: String,
+    pub comment_id: String,
+    pub moderation_id: String,
+    /// What the moderator asked for.
+    pub requested: Action,
+    /// The action in force before and after.
+    pub before: Action,
+    pub after: Action,
+    /// Empty when the action took effect; else why not (another moderator was first).
+    pub refused: String,
+    pub note: String,
+}
+
 /// The outcome of resolving a held comment.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Resolved {
@@ -245,6 +264,12 @@ pub trait Store: Send + Sync {
     /// A moderator's decision on a held comment. Of two racing resolutions exactly one is
     /// `Done`; the other sees `NotHeld` with the winner's record.
     async fn resolve(&self, site_id: &str, comment_id: &str, resolution: Resolution) -> Result<Resolved, StoreError>;
+
+    /// Appends to the site's audit log of moderator actions.
+    async fn audit_append(&self, entry: AuditEntry) -> Result<(), StoreError>;
+
+    /// The site's audit log, newest first, at most `limit` entries.
+    async fn audit_log(&self, site_id: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Replaces the decision of a comment that was held only to ask for a captcha, once
     /// it comes back with one (risk-based captcha). Counts an approval like `record`.

@@ -12,6 +12,7 @@
 //! | `modgate:{site}:seen:<fingerprint>:<author>` | the same, for one author | the duplicate window |
 //! | `modgate:{site}:approved:<author>` | count of the author's approved comments | a year after the last |
 //! | `modgate:{site}:captcha:<token id>` | a used captcha token (replay guard) | until the token expires |
+//! | `modgate:{site}:audit` | stream of moderator actions | the newest million |
 //!
 //! Every call is bounded by `timeout`; past it, or when Redis is unreachable, the call
 //! fails with [`StoreError::Unavailable`] and the pipeline's failure policy decides.
@@ -28,7 +29,8 @@ use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 
 use super::{
-    Admission, AdmissionRequest, DecisionRecord, Recorded, Resolution, Resolved, SeenBefore, Store, StoreError,
+    Admission, AdmissionRequest, AuditEntry, DecisionRecord, Recorded, Resolution, Resolved, SeenBefore, Store,
+    StoreError,
 };
 use crate::limits::{GCRA, RateBucket};
 use crate::policy::Action;
@@ -36,6 +38,8 @@ use crate::policy::Action;
 /// Sightings kept per text: the duplicate thresholds are single digits, so a flood of one
 /// text is counted up to here and no further, and its memory stays bounded.
 const MAX_SIGHTINGS: u32 = 1000;
+/// Audit entries kept per site (approximately: Redis trims whole stream nodes).
+const AUDIT_KEPT: u64 = 1_000_000;
 /// How long an author's approval count lives after their last approved comment.
 const AUTHOR_HISTORY: Duration = Duration::from_secs(365 * 86_400);
 
@@ -518,6 +522,52 @@ impl Store for RedisStore {
             Some("") => Ok(Resolved::NotFound),
             Some(now) => Ok(Resolved::NotHeld(Box::new(parse(now)?))),
         }
+    }
+
+    async fn audit_append(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let stream = key(&entry.site_id, "audit");
+        let json = serde_json::to_string(&entry).expect("audit entries serialize");
+        let _: String = self
+            .link
+            .run(|mut conn| async move {
+                redis::cmd("XADD")
+                    .arg(stream)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(AUDIT_KEPT)
+                    .arg("*")
+                    .arg("entry")
+                    .arg(json)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, site_id: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let stream = key(site_id, "audit");
+        let entries: Vec<(String, Vec<(String, String)>)> = self
+            .link
+            .run(|mut conn| async move {
+                redis::cmd("XREVRANGE")
+                    .arg(stream)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(limit)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        entries
+            .into_iter()
+            .flat_map(|(_, fields)| fields.into_iter().map(|(_, json)| json))
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Unavailable(format!("redis holds an unreadable audit entry: {e}")))
+            })
+            .collect()
     }
 
     async fn replace(&self, record: DecisionRecord) -> Result<(), StoreError> {
