@@ -218,25 +218,36 @@ fn duration_to_proto(d: Duration) -> prost_types::Duration {
     }
 }
 
+/// The wire form of a decision's reasons.
+pub fn reasons_to_proto(record: &DecisionRecord) -> Vec<proto::Reason> {
+    record
+        .decision
+        .reasons
+        .iter()
+        .map(|r| proto::Reason {
+            code: reason_to_proto(r.code) as i32,
+            detail: r.detail.clone(),
+        })
+        .collect()
+}
+
+/// The wire form of a decision's scores.
+pub fn scores_to_proto(record: &DecisionRecord) -> proto::Scores {
+    proto::Scores {
+        spam: record.scores.spam,
+        abuse: record.scores.abuse,
+        hate: record.scores.hate,
+    }
+}
+
 /// The wire form of a stored decision. `action` is the one in force: a moderator's
 /// resolution replaces the automatic hold.
 pub fn response_of(record: &DecisionRecord) -> proto::ModerateResponse {
     let d = &record.decision;
     proto::ModerateResponse {
         action: action_to_proto(record.effective_action()) as i32,
-        reasons: d
-            .reasons
-            .iter()
-            .map(|r| proto::Reason {
-                code: reason_to_proto(r.code) as i32,
-                detail: r.detail.clone(),
-            })
-            .collect(),
-        scores: Some(proto::Scores {
-            spam: record.scores.spam,
-            abuse: record.scores.abuse,
-            hate: record.scores.hate,
-        }),
+        reasons: reasons_to_proto(record),
+        scores: Some(scores_to_proto(record)),
         retry_after: d.retry_after.map(duration_to_proto),
         moderation_id: record.moderation_id.clone(),
         model_version: record.model_version.clone(),

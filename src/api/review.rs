@@ -13,7 +13,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status};
 
 use super::metrics::Metrics;
-use super::moderation::{action_to_proto, invalid, reason_to_proto};
+use super::moderation::{action_to_proto, invalid, reasons_to_proto, scores_to_proto};
 use super::proto;
 use crate::config::Moderator;
 use crate::pipeline::{Pipeline, now_ms};
@@ -115,6 +115,7 @@ impl ReviewService {
 }
 
 fn held_comment(record: DecisionRecord) -> proto::HeldComment {
+    let (reasons, scores) = (reasons_to_proto(&record), scores_to_proto(&record));
     proto::HeldComment {
         moderation_id: record.moderation_id,
         site_id: record.site_id,
@@ -122,20 +123,8 @@ fn held_comment(record: DecisionRecord) -> proto::HeldComment {
         thread_id: record.thread_id,
         thread_url: record.thread_url,
         text: record.text.unwrap_or_default(),
-        reasons: record
-            .decision
-            .reasons
-            .iter()
-            .map(|r| proto::Reason {
-                code: reason_to_proto(r.code) as i32,
-                detail: r.detail.clone(),
-            })
-            .collect(),
-        scores: Some(proto::Scores {
-            spam: record.scores.spam,
-            abuse: record.scores.abuse,
-            hate: record.scores.hate,
-        }),
+        reasons,
+        scores: Some(scores),
         held_at: Some(timestamp(record.decided_at_ms)),
     }
 }
