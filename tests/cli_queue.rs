@@ -71,6 +71,17 @@ async fn moderators_list_approve_and_reject_held_comments() {
     let people = queue(server.addr, LAN, &["list"]);
     assert!(stdout(&people).contains("2 of 2 held comments"), "{}", stdout(&people));
 
+    let waiting = Command::new(env!("CARGO_BIN_EXE_modgate"))
+        .args(["stats", "--site", "default", "--server", &server.addr.to_string()])
+        .env("MODGATE_TOKEN", LAN)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&waiting).starts_with("default: 2 held (oldest "),
+        "{}",
+        stdout(&waiting)
+    );
+
     let first = held[0]["moderation_id"].as_str().unwrap().to_string();
     let second = held[1]["moderation_id"].as_str().unwrap().to_string();
     let approved = queue(server.addr, LAN, &["approve", &first, "--note", "chỉ là góp ý"]);
@@ -146,6 +157,24 @@ async fn moderators_list_approve_and_reject_held_comments() {
     assert_eq!(entries[1]["note"], "chỉ là góp ý");
     assert_eq!(entries[1]["moderator"], "lan");
     assert_eq!(entries[1]["before"], "HOLD");
+
+    let stats = Command::new(env!("CARGO_BIN_EXE_modgate"))
+        .args(["stats", "--json", "--server", &server.addr.to_string()])
+        .env("MODGATE_TOKEN", LAN)
+        .output()
+        .unwrap();
+    assert_eq!(
+        stats.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&stats)).unwrap();
+    assert_eq!(stats[0]["site_id"], "default");
+    assert_eq!(stats[0]["held"], 0);
+    assert_eq!(stats[0]["approved_last_day"], 1);
+    assert_eq!(stats[0]["rejected_last_day"], 1);
+    assert_eq!(stats[1]["site_id"], "other");
 
     // A moderator of another site sees nothing here; a wrong token is exit 2.
     let other = queue(server.addr, MINH, &["list", "--json", "--site", "default"]);

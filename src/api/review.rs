@@ -264,6 +264,42 @@ impl proto::review_server::Review for ReviewService {
         result.map(Response::new)
     }
 
+    async fn stats(&self, request: Request<proto::StatsRequest>) -> Result<Response<proto::StatsResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = async {
+            let moderator = self.moderator(&metadata)?;
+            let mut sites = self.sites_for(&moderator, &request.site_id)?;
+            sites.sort();
+            let day_ago = now_ms().saturating_sub(86_400_000);
+            let store = self.pipeline.store();
+            let unavailable = |e: crate::store::StoreError| Status::new(Code::Unavailable, format!("storage: {e}"));
+            let mut out = Vec::new();
+            for site in sites {
+                let held = store.held(&site).await.map_err(unavailable)?;
+                let recent: Vec<AuditEntry> = store
+                    .audit_log(&site, 10_000)
+                    .await
+                    .map_err(unavailable)?
+                    .into_iter()
+                    .filter(|e| e.at_ms >= day_ago && e.refused.is_empty())
+                    .collect();
+                let count = |action: Action| recent.iter().filter(|e| e.after == action).count() as u32;
+                out.push(proto::SiteStats {
+                    held: held.len() as u32,
+                    oldest_held_at: held.iter().map(|r| r.decided_at_ms).min().map(timestamp),
+                    approved_last_day: count(Action::Approve),
+                    rejected_last_day: count(Action::Reject),
+                    site_id: site,
+                });
+            }
+            Ok(proto::StatsResponse { sites: out })
+        }
+        .await;
+        self.metrics
+            .rpc("Stats", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result.map(Response::new)
+    }
+
     async fn audit_log(
         &self,
         request: Request<proto::AuditLogRequest>,

@@ -56,6 +56,8 @@ pub enum Command {
     Queue(queue::QueueArgs),
     /// What moderators did on a site, newest first (from a running server).
     Audit(queue::AuditArgs),
+    /// How the review queue stands per site (from a running server).
+    Stats(queue::StatsArgs),
 }
 
 /// Where a model comes from: a file, or the one built into this binary.
@@ -104,6 +106,7 @@ pub fn run() -> ExitCode {
         Command::Train(args) => classifier::train(args),
         Command::Queue(args) => queue::queue(args),
         Command::Audit(args) => queue::audit(args),
+        Command::Stats(args) => queue::stats(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

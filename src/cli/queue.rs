@@ -52,6 +52,18 @@ pub struct AuditArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Only this site (default: every site you may review).
+    #[arg(long)]
+    pub site: Option<String>,
+    /// One JSON array, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
     /// Held comments, oldest first.
@@ -160,6 +172,52 @@ pub fn audit(args: AuditArgs) -> Result<Outcome, CliError> {
         }
         if out.is_empty() {
             out.push_str("no moderator actions yet\n");
+        }
+        print(&out)?;
+        Ok(Outcome::Ok)
+    })
+}
+
+pub fn stats(args: StatsArgs) -> Result<Outcome, CliError> {
+    let token = token(args.server.token_file.as_deref())?;
+    runtime()?.block_on(async move {
+        let mut client = connect(&args.server.server).await?;
+        let response = client
+            .stats(request(
+                proto::StatsRequest {
+                    site_id: args.site.unwrap_or_default(),
+                },
+                token.as_deref(),
+            )?)
+            .await
+            .map_err(fatal)?
+            .into_inner();
+        let now = crate::pipeline::now_ms() / 1000;
+        if args.json {
+            let items: Vec<serde_json::Value> = response
+                .sites
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "site_id": s.site_id, "held": s.held,
+                        "oldest_held_at": s.oldest_held_at.as_ref().map(|t| rfc3339(t.seconds)),
+                        "approved_last_day": s.approved_last_day, "rejected_last_day": s.rejected_last_day,
+                    })
+                })
+                .collect();
+            print(&format!("{}\n", serde_json::Value::Array(items)))?;
+            return Ok(Outcome::Ok);
+        }
+        let mut out = String::new();
+        for s in &response.sites {
+            let oldest = s
+                .oldest_held_at
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |t| age(now.saturating_sub(t.seconds as u64)));
+            out.push_str(&format!(
+                "{}: {} held (oldest {}), last 24 h: {} approved, {} rejected\n",
+                s.site_id, s.held, oldest, s.approved_last_day, s.rejected_last_day
+            ));
         }
         print(&out)?;
         Ok(Outcome::Ok)
