@@ -207,6 +207,11 @@ impl Pipeline {
         Ok(signal.into_iter().collect())
     }
 
+    /// The model loaded now (moderators' explanations use it).
+    pub fn classifier(&self) -> Arc<crate::classify::Classifier> {
+        self.classifier.current()
+    }
+
     pub fn model_version(&self) -> String {
         self.classifier.current().version().to_string()
     }

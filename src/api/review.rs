@@ -22,6 +22,8 @@ use crate::store::{AuditEntry, DecisionRecord, Resolution, Resolved};
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
+/// Features per head in a comment's explanation.
+const TOP_FEATURES: usize = 8;
 
 pub struct ReviewService {
     pipeline: Arc<Pipeline>,
@@ -171,6 +173,90 @@ impl proto::review_server::Review for ReviewService {
         result.map(Response::new)
     }
 
+    async fn get_held(
+        &self,
+        request: Request<proto::GetHeldRequest>,
+    ) -> Result<Response<proto::HeldCommentDetail>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = async {
+            let moderator = self.moderator(&metadata)?;
+            if request.moderation_id.is_empty() {
+                return Err(invalid("moderation_id", "required"));
+            }
+            let sites = self.sites_for(&moderator, "")?;
+            let held = self.held(&sites).await?;
+            let Some(target) = held.iter().find(|r| r.moderation_id == request.moderation_id) else {
+                return Err(not_held(&request.moderation_id));
+            };
+            let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
+            let approved = match &target.author_key {
+                Some(author) => self
+                    .pipeline
+                    .store()
+                    .approved_count(&target.site_id, author)
+                    .await
+                    .map_err(|e| Status::new(Code::Unavailable, format!("storage: {e}")))?,
+                None => 0,
+            };
+            let on_site = |r: &&DecisionRecord| r.site_id == target.site_id;
+            let author = proto::AuthorHistory {
+                identified: target.author_key.is_some(),
+                approved,
+                held_now: held
+                    .iter()
+                    .filter(on_site)
+                    .filter(|r| r.moderation_id == target.moderation_id || same(&r.author_key, &target.author_key))
+                    .count() as u32,
+                held_now_same_network: held
+                    .iter()
+                    .filter(on_site)
+                    .filter(|r| r.moderation_id == target.moderation_id || same(&r.ip_hash, &target.ip_hash))
+                    .count() as u32,
+            };
+            let text = target.text.clone().unwrap_or_default();
+            // Explaining costs a few scorings; off the async workers like any CPU work.
+            let classifier = self.pipeline.classifier();
+            let explanation = tokio::task::spawn_blocking(move || classifier.explain(&text, TOP_FEATURES))
+                .await
+                .map_err(|e| Status::new(Code::Internal, format!("explaining the scores: {e}")))?;
+            let heads = explanation
+                .heads
+                .into_iter()
+                .map(|h| proto::HeadExplanation {
+                    head: h.head.as_str().to_string(),
+                    probability: h.probability,
+                    top_features: h
+                        .features
+                        .into_iter()
+                        .map(|f| proto::FeatureEffect {
+                            name: f.name,
+                            effect: f.effect,
+                        })
+                        .collect(),
+                    words: h
+                        .token_effects
+                        .into_iter()
+                        .filter(|t| t.effect != 0.0 && t.end > t.start)
+                        .map(|t| proto::WordEffect {
+                            start: t.start as u32,
+                            end: t.end as u32,
+                            effect: t.effect,
+                        })
+                        .collect(),
+                })
+                .collect();
+            Ok(proto::HeldCommentDetail {
+                comment: Some(held_comment(target.clone())),
+                heads,
+                author: Some(author),
+            })
+        }
+        .await;
+        self.metrics
+            .rpc("GetHeld", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result.map(Response::new)
+    }
+
     async fn resolve(
         &self,
         request: Request<proto::ResolveRequest>,
@@ -192,13 +278,7 @@ impl proto::review_server::Review for ReviewService {
             let sites = self.sites_for(&moderator, "")?;
             let held = self.held(&sites).await?;
             let Some(target) = held.into_iter().find(|r| r.moderation_id == request.moderation_id) else {
-                return Err(Status::new(
-                    Code::NotFound,
-                    format!(
-                        "no held comment with moderation id {:?} on your sites (already resolved, or not held)",
-                        request.moderation_id
-                    ),
-                ));
+                return Err(not_held(&request.moderation_id));
             };
             let resolution = Resolution {
                 action,
@@ -344,6 +424,13 @@ impl proto::review_server::Review for ReviewService {
             .rpc("AuditLog", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
         result.map(Response::new)
     }
+}
+
+fn not_held(moderation_id: &str) -> Status {
+    Status::new(
+        Code::NotFound,
+        format!("no held comment with moderation id {moderation_id:?} on your sites (already resolved, or not held)"),
+    )
 }
 
 fn timestamp(ms: u64) -> prost_types::Timestamp {
