@@ -205,6 +205,7 @@ impl proto::review_server::Review for ReviewService {
                 moderator: moderator.name.clone(),
                 note: request.note.clone(),
                 at_ms: now_ms(),
+                event: None,
             };
             let store = self.pipeline.store();
             let resolved = store

@@ -13,6 +13,10 @@
 //! | `modgate:{site}:approved:<author>` | count of the author's approved comments | a year after the last |
 //! | `modgate:{site}:captcha:<token id>` | a used captcha token (replay guard) | until the token expires |
 //! | `modgate:{site}:audit` | stream of moderator actions | the newest million |
+//! | `modgate:{site}:decision-events` | stream of final decisions for the CMS (id = cursor) | the newest 100,000 |
+//! | `modgate:{site}:webhook:position` | cursor of the last event the webhook is done with | no TTL |
+//! | `modgate:{site}:webhook:dead` | hash of dead letters by event id (JSON) | until delivered or removed |
+//! | `modgate:{site}:webhook:lease` | the replica delivering the site's webhooks | the lease's TTL |
 //!
 //! Every call is bounded by `timeout`; past it, or when Redis is unreachable, the call
 //! fails with [`StoreError::Unavailable`] and the pipeline's failure policy decides.
@@ -28,9 +32,10 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 
+use super::events::{DECISION_EVENTS_KEPT, new_event_id};
 use super::{
-    Admission, AdmissionRequest, AuditEntry, DecisionRecord, Recorded, Resolution, Resolved, SeenBefore, Store,
-    StoreError,
+    Admission, AdmissionRequest, AuditEntry, DeadLetter, DecisionEvent, DecisionRecord, EventCursor, Recorded,
+    Resolution, Resolved, SeenBefore, Store, StoreError,
 };
 use crate::limits::{GCRA, RateBucket};
 use crate::policy::Action;
@@ -84,15 +89,19 @@ return 1
 ";
 
 /// A moderator's resolution, as a compare-and-set: written only if the decision is still
-/// the one the resolution was computed from, so of two racing moderators one wins.
-/// KEYS: decision, held queue, author's approval counter (or the decision key again)
+/// the one the resolution was computed from, so of two racing moderators one wins. The
+/// winner's decision event is appended to the site's stream in the same script: a script
+/// runs whole or not at all, so a stored resolution always has its event (and a refused
+/// one never does), which is what lets the CMS get every decision at least once.
+/// KEYS: decision, held queue, author's approval counter (or the decision key again),
+///       decision-event stream
 /// ARGV: the decision as read, the resolved decision, comment id, approved with author
-///       (0/1), decision TTL (ms), approval counter TTL (ms)
-/// Returns false when written, else the decision as it is now (or '' if gone).
+///       (0/1), decision TTL (ms), approval counter TTL (ms), event JSON, events kept
+/// Returns {1, event stream id} when written, else {0, the decision as it is now or ''}.
 const RESOLVE_SCRIPT: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then
-  return current or ''
+  return {0, current or ''}
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
 redis.call('ZREM', KEYS[2], ARGV[3])
@@ -100,7 +109,24 @@ if ARGV[4] == '1' then
   redis.call('INCR', KEYS[3])
   redis.call('PEXPIRE', KEYS[3], ARGV[6])
 end
-return false
+local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'event', ARGV[7])
+return {1, id}
+";
+
+/// The webhook lease: taken if free, renewed if already ours, refused if another
+/// replica holds it. A script because "renew only if still mine" is a read then a write.
+/// KEYS: the lease. ARGV: holder, TTL (ms). Returns 1 when held by `holder`.
+const LEASE_SCRIPT: &str = r"
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if owner then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 ";
 
 /// Counting sightings of a text: drop those older than the window, count the rest, add
@@ -365,6 +391,7 @@ pub struct RedisStore {
     resolve_script: redis::Script,
     seen_script: redis::Script,
     admit_script: redis::Script,
+    lease_script: redis::Script,
 }
 
 fn key(site: &str, rest: &str) -> String {
@@ -386,6 +413,7 @@ impl RedisStore {
             resolve_script: redis::Script::new(RESOLVE_SCRIPT),
             seen_script: redis::Script::new(&format!("{SIGHTINGS_LIB}\n{SEEN_BODY}")),
             admit_script: redis::Script::new(&format!("{GCRA}\n{SIGHTINGS_LIB}\n{ADMIT_BODY}")),
+            lease_script: redis::Script::new(LEASE_SCRIPT),
         }
     }
 
@@ -502,26 +530,168 @@ impl Store for RedisStore {
             .author_key
             .as_deref()
             .filter(|_| resolved.effective_action() == Action::Approve);
+        let event = DecisionEvent {
+            // The stream id the script's XADD gives it is the cursor; this one is not stored.
+            cursor: EventCursor::default(),
+            event_id: new_event_id(),
+            site_id: site_id.to_string(),
+            comment_id: comment_id.to_string(),
+            moderation_id: resolved.moderation_id.clone(),
+            action: resolved.effective_action(),
+            moderator: resolved
+                .resolution
+                .as_ref()
+                .map(|r| r.moderator.clone())
+                .unwrap_or_default(),
+            note: resolved.resolution.as_ref().map(|r| r.note.clone()).unwrap_or_default(),
+            decided_at_ms: resolved.resolution.as_ref().map_or(0, |r| r.at_ms),
+        };
         let mut invocation = self.resolve_script.prepare_invoke();
         invocation
             .key(&decision_key)
             .key(key(site_id, "held"))
             .key(approved_author.map_or_else(|| decision_key.clone(), |a| key(site_id, &format!("approved:{a}"))))
+            .key(key(site_id, "decision-events"))
             .arg(json)
             .arg(serde_json::to_string(&resolved).expect("records serialize"))
             .arg(comment_id)
             .arg(u8::from(approved_author.is_some()))
             .arg(self.retention_of(site_id).as_millis().max(1) as u64)
-            .arg(AUTHOR_HISTORY.as_millis() as u64);
-        let lost_to: Option<String> = self
+            .arg(AUTHOR_HISTORY.as_millis() as u64)
+            .arg(serde_json::to_string(&event).expect("events serialize"))
+            .arg(DECISION_EVENTS_KEPT);
+        let (written, answer): (u8, String) = self
             .link
             .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
             .await?;
-        match lost_to.as_deref() {
-            None => Ok(Resolved::Done(Box::new(resolved))),
-            Some("") => Ok(Resolved::NotFound),
-            Some(now) => Ok(Resolved::NotHeld(Box::new(parse(now)?))),
+        match (written, answer.as_str()) {
+            (1, _) => Ok(Resolved::Done(Box::new(resolved))),
+            (_, "") => Ok(Resolved::NotFound),
+            (_, now) => Ok(Resolved::NotHeld(Box::new(parse(now)?))),
         }
+    }
+
+    async fn decision_events(
+        &self,
+        site_id: &str,
+        after: Option<EventCursor>,
+        limit: usize,
+    ) -> Result<Vec<DecisionEvent>, StoreError> {
+        let stream = key(site_id, "decision-events");
+        // '(' makes the start exclusive (Redis 6.2+): everything after the cursor.
+        let start = after.map_or_else(|| "-".to_string(), |c| format!("({c}"));
+        let entries: Vec<(String, Vec<(String, String)>)> = self
+            .link
+            .run(|mut conn| async move {
+                redis::cmd("XRANGE")
+                    .arg(stream)
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let mut events = Vec::with_capacity(entries.len());
+        for (id, fields) in entries {
+            let cursor: EventCursor = id
+                .parse()
+                .map_err(|e| StoreError::Unavailable(format!("redis stream id: {e}")))?;
+            for (_, json) in fields {
+                let mut event: DecisionEvent = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Unavailable(format!("redis holds an unreadable decision event: {e}")))?;
+                event.cursor = cursor;
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
+    async fn webhook_position(&self, site_id: &str) -> Result<Option<EventCursor>, StoreError> {
+        let position = key(site_id, "webhook:position");
+        let text: Option<String> = self
+            .link
+            .run(|mut conn| async move { redis::cmd("GET").arg(position).query_async(&mut conn).await })
+            .await?;
+        text.map(|t| {
+            t.parse()
+                .map_err(|e| StoreError::Unavailable(format!("redis webhook position: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn set_webhook_position(&self, site_id: &str, cursor: EventCursor) -> Result<(), StoreError> {
+        let position = key(site_id, "webhook:position");
+        let _: () = self
+            .link
+            .run(|mut conn| async move {
+                redis::cmd("SET")
+                    .arg(position)
+                    .arg(cursor.to_string())
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn put_dead_letter(&self, letter: DeadLetter) -> Result<(), StoreError> {
+        let dead = key(&letter.event.site_id, "webhook:dead");
+        let json = serde_json::to_string(&letter).expect("dead letters serialize");
+        let event_id = letter.event.event_id;
+        let _: i64 = self
+            .link
+            .run(|mut conn| async move {
+                redis::cmd("HSET")
+                    .arg(dead)
+                    .arg(event_id)
+                    .arg(json)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self, site_id: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let dead = key(site_id, "webhook:dead");
+        let values: Vec<String> = self
+            .link
+            .run(|mut conn| async move { redis::cmd("HVALS").arg(dead).query_async(&mut conn).await })
+            .await?;
+        let mut letters = values
+            .iter()
+            .map(|json| {
+                serde_json::from_str::<DeadLetter>(json)
+                    .map_err(|e| StoreError::Unavailable(format!("redis holds an unreadable dead letter: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        letters.sort_by_key(|l| (l.failed_at_ms, l.event.cursor));
+        Ok(letters)
+    }
+
+    async fn remove_dead_letter(&self, site_id: &str, event_id: &str) -> Result<bool, StoreError> {
+        let dead = key(site_id, "webhook:dead");
+        let event_id = event_id.to_string();
+        let removed: i64 = self
+            .link
+            .run(|mut conn| async move { redis::cmd("HDEL").arg(dead).arg(event_id).query_async(&mut conn).await })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn webhook_lease(&self, site_id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut invocation = self.lease_script.prepare_invoke();
+        invocation
+            .key(key(site_id, "webhook:lease"))
+            .arg(holder)
+            .arg(ttl.as_millis().max(1) as u64);
+        let held: i64 = self
+            .link
+            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        Ok(held == 1)
     }
 
     async fn audit_append(&self, entry: AuditEntry) -> Result<(), StoreError> {
