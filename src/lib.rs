@@ -22,6 +22,7 @@ pub mod captcha;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod decisions;
 pub mod limits;
 pub mod pipeline;
 pub mod policy;
