@@ -1209,6 +1209,22 @@ mod tests {
     }
 
     #[test]
+    fn webhooks_have_defaults_and_keep_their_secret_out_of_debug_output() {
+        let c = load(
+            "[sites.a]\nwebhook_url = \"https://cms.example/modgate\"\nwebhook_secret = \"whsec-0123456789abcdef\"\n[sites.b]\n",
+        )
+        .unwrap();
+        let hook = c.sites["a"].webhook.as_ref().expect("configured");
+        assert_eq!(hook.url, "https://cms.example/modgate");
+        assert_eq!(hook.timeout, Duration::from_millis(5_000));
+        assert_eq!(hook.max_attempts, 8);
+        assert_eq!(hook.retry_base, Duration::from_millis(5_000));
+        assert!(c.sites["b"].webhook.is_none());
+        let debug = format!("{:?}", c.sites["a"]);
+        assert!(!debug.contains("whsec-0123456789abcdef"), "{debug}");
+    }
+
+    #[test]
     fn a_key_belongs_to_one_site() {
         let text =
             "[sites.a]\napi_keys = [\"0123456789abcdef0123\"]\n[sites.b]\napi_keys = [\"0123456789abcdef0123\"]\n";

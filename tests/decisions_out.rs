@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use common::redis_server::RedisServer;
-use common::{ServerProcess, comment, connect, with_key};
+use common::{ServerProcess, TestServer, comment, connect, with_key};
 use hmac::{Hmac, KeyInit, Mac};
 use modgate::api::proto::{Action, DecisionEvent, WatchDecisionsRequest};
 use sha2::Sha256;
@@ -576,4 +576,30 @@ async fn on_redis_a_decision_on_one_replica_reaches_watchers_and_webhooks_of_bot
         .unwrap()
         .into_inner();
     assert_eq!(next_event(&mut resumed).await, second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_ends_with_unavailable_when_the_server_shuts_down_without_holding_up_the_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start("[server]\nshutdown_grace_seconds = 30\n", dir.path()).await;
+    let mut stream = server
+        .client()
+        .await
+        .watch_decisions(watch("default", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let started = Instant::now();
+    let stopping = tokio::spawn(server.stop());
+    let end = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("the stream ends at once, not after the 30 s grace period");
+    let status = end.expect_err("ended with a status");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("cursor"), "says how to resume: {status:?}");
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .expect("the server drained")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

@@ -158,8 +158,9 @@ fn letters_text(letters: &[proto::DeadLetter], now: u64) -> String {
         ));
     }
     out.push_str(&format!(
-        "{} dead letters; send again with: modgate webhooks retry EVENT_ID\n",
-        letters.len()
+        "{} dead letter{}; send again with: modgate webhooks retry EVENT_ID\n",
+        letters.len(),
+        if letters.len() == 1 { "" } else { "s" }
     ));
     out
 }
