@@ -145,15 +145,24 @@ impl WebhookWorker {
     /// the poll interval: nothing is skipped, the position just does not move.
     pub async fn run(self) {
         let mut wake = self.feed.subscribe();
+        // Logged when storage starts and stops failing, not on every poll of an outage.
+        let mut storage_failing = false;
         loop {
             if self.feed.is_stopping() {
                 return;
             }
             wake.borrow_and_update();
-            match self.step().await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(site = %self.site_id, error = %e, "webhook delivery paused: storage"),
+            let step = self.step().await;
+            match (&step, storage_failing) {
+                (Err(e), false) => {
+                    tracing::warn!(site = %self.site_id, error = %e, "webhook delivery paused: storage unavailable")
+                }
+                (Ok(_), true) => tracing::info!(site = %self.site_id, "webhook delivery resumed"),
+                _ => {}
+            }
+            storage_failing = step.is_err();
+            if let Ok(true) = step {
+                continue;
             }
             if !self.feed.wait(&mut wake).await {
                 return;

@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 
+mod outbox;
+
 use super::events::{DECISION_EVENTS_KEPT, new_event_id};
 use super::{
     Admission, AdmissionRequest, AuditEntry, DeadLetter, DecisionEvent, DecisionRecord, EventCursor, Recorded,
@@ -111,22 +113,6 @@ if ARGV[4] == '1' then
 end
 local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'event', ARGV[7])
 return {1, id}
-";
-
-/// The webhook lease: taken if free, renewed if already ours, refused if another
-/// replica holds it. A script because "renew only if still mine" is a read then a write.
-/// KEYS: the lease. ARGV: holder, TTL (ms). Returns 1 when held by `holder`.
-const LEASE_SCRIPT: &str = r"
-local owner = redis.call('GET', KEYS[1])
-if owner == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if owner then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
 ";
 
 /// Counting sightings of a text: drop those older than the window, count the rest, add
@@ -413,7 +399,7 @@ impl RedisStore {
             resolve_script: redis::Script::new(RESOLVE_SCRIPT),
             seen_script: redis::Script::new(&format!("{SIGHTINGS_LIB}\n{SEEN_BODY}")),
             admit_script: redis::Script::new(&format!("{GCRA}\n{SIGHTINGS_LIB}\n{ADMIT_BODY}")),
-            lease_script: redis::Script::new(LEASE_SCRIPT),
+            lease_script: redis::Script::new(outbox::LEASE_SCRIPT),
         }
     }
 
@@ -577,121 +563,31 @@ impl Store for RedisStore {
         after: Option<EventCursor>,
         limit: usize,
     ) -> Result<Vec<DecisionEvent>, StoreError> {
-        let stream = key(site_id, "decision-events");
-        // '(' makes the start exclusive (Redis 6.2+): everything after the cursor.
-        let start = after.map_or_else(|| "-".to_string(), |c| format!("({c}"));
-        let entries: Vec<(String, Vec<(String, String)>)> = self
-            .link
-            .run(|mut conn| async move {
-                redis::cmd("XRANGE")
-                    .arg(stream)
-                    .arg(start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(limit)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        let mut events = Vec::with_capacity(entries.len());
-        for (id, fields) in entries {
-            let cursor: EventCursor = id
-                .parse()
-                .map_err(|e| StoreError::Unavailable(format!("redis stream id: {e}")))?;
-            for (_, json) in fields {
-                let mut event: DecisionEvent = serde_json::from_str(&json)
-                    .map_err(|e| StoreError::Unavailable(format!("redis holds an unreadable decision event: {e}")))?;
-                event.cursor = cursor;
-                events.push(event);
-            }
-        }
-        Ok(events)
+        self.events_after(site_id, after, limit).await
     }
 
     async fn webhook_position(&self, site_id: &str) -> Result<Option<EventCursor>, StoreError> {
-        let position = key(site_id, "webhook:position");
-        let text: Option<String> = self
-            .link
-            .run(|mut conn| async move { redis::cmd("GET").arg(position).query_async(&mut conn).await })
-            .await?;
-        text.map(|t| {
-            t.parse()
-                .map_err(|e| StoreError::Unavailable(format!("redis webhook position: {e}")))
-        })
-        .transpose()
+        self.delivered_position(site_id).await
     }
 
     async fn set_webhook_position(&self, site_id: &str, cursor: EventCursor) -> Result<(), StoreError> {
-        let position = key(site_id, "webhook:position");
-        let _: () = self
-            .link
-            .run(|mut conn| async move {
-                redis::cmd("SET")
-                    .arg(position)
-                    .arg(cursor.to_string())
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(())
+        self.store_delivered_position(site_id, cursor).await
     }
 
     async fn put_dead_letter(&self, letter: DeadLetter) -> Result<(), StoreError> {
-        let dead = key(&letter.event.site_id, "webhook:dead");
-        let json = serde_json::to_string(&letter).expect("dead letters serialize");
-        let event_id = letter.event.event_id;
-        let _: i64 = self
-            .link
-            .run(|mut conn| async move {
-                redis::cmd("HSET")
-                    .arg(dead)
-                    .arg(event_id)
-                    .arg(json)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(())
+        self.store_dead_letter(letter).await
     }
 
     async fn dead_letters(&self, site_id: &str) -> Result<Vec<DeadLetter>, StoreError> {
-        let dead = key(site_id, "webhook:dead");
-        let values: Vec<String> = self
-            .link
-            .run(|mut conn| async move { redis::cmd("HVALS").arg(dead).query_async(&mut conn).await })
-            .await?;
-        let mut letters = values
-            .iter()
-            .map(|json| {
-                serde_json::from_str::<DeadLetter>(json)
-                    .map_err(|e| StoreError::Unavailable(format!("redis holds an unreadable dead letter: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        letters.sort_by_key(|l| (l.failed_at_ms, l.event.cursor));
-        Ok(letters)
+        self.site_dead_letters(site_id).await
     }
 
     async fn remove_dead_letter(&self, site_id: &str, event_id: &str) -> Result<bool, StoreError> {
-        let dead = key(site_id, "webhook:dead");
-        let event_id = event_id.to_string();
-        let removed: i64 = self
-            .link
-            .run(|mut conn| async move { redis::cmd("HDEL").arg(dead).arg(event_id).query_async(&mut conn).await })
-            .await?;
-        Ok(removed > 0)
+        self.drop_dead_letter(site_id, event_id).await
     }
 
     async fn webhook_lease(&self, site_id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let mut invocation = self.lease_script.prepare_invoke();
-        invocation
-            .key(key(site_id, "webhook:lease"))
-            .arg(holder)
-            .arg(ttl.as_millis().max(1) as u64);
-        let held: i64 = self
-            .link
-            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-            .await?;
-        Ok(held == 1)
+        self.lease(site_id, holder, ttl).await
     }
 
     async fn audit_append(&self, entry: AuditEntry) -> Result<(), StoreError> {
