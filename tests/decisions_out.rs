@@ -603,3 +603,26 @@ async fn a_watch_ends_with_unavailable_when_the_server_shuts_down_without_holdin
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_ends_with_unavailable_when_redis_goes_away_instead_of_hanging() {
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("[redis]\nurl = \"{}\"\ntimeout_ms = 100\n", redis.url());
+    let server = TestServer::start(&config, dir.path()).await;
+    let mut stream = server
+        .client()
+        .await
+        .watch_decisions(watch("default", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    redis.kill();
+    // The next poll (0.5 s) fails within the Redis timeout and ends the stream.
+    let end = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("the stream ends, it does not hang");
+    let status = end.expect_err("ended with a status");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("cursor"), "says how to resume: {status:?}");
+}
