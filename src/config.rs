@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::captcha::provider::{Provider, VerifierSettings};
+use crate::decisions::webhook::WebhookSettings;
 use crate::text::TextAnalysis;
 
 /// The whole configuration file.
@@ -219,6 +220,19 @@ pub struct SiteSection {
     /// What a comment gets when its provider cannot answer: "hold" (default), "reject"
     /// or "approve"; the reason is DEPENDENCY_UNAVAILABLE.
     pub captcha_provider_failure: Option<String>,
+    /// Where to POST moderators' final decisions on held comments (http or https); no
+    /// webhooks when unset. The CMS can also use WatchDecisions.
+    pub webhook_url: Option<String>,
+    /// The key that signs each webhook (HMAC-SHA256), shared with the CMS; required with
+    /// `webhook_url`, at least 16 characters.
+    pub webhook_secret: Option<String>,
+    /// Longest wait for the CMS to answer one webhook POST. Default 5,000 ms.
+    pub webhook_timeout_ms: Option<u64>,
+    /// Attempts per event before it becomes a dead letter. Default 8.
+    pub webhook_max_attempts: Option<u32>,
+    /// Wait after the first failed attempt, doubled after each further one (at most 10
+    /// minutes). Default 5,000 ms: 8 attempts then span about 10 minutes.
+    pub webhook_retry_base_ms: Option<u64>,
 }
 
 /// `[sites.<id>.captcha_providers.<provider>]`.
@@ -456,6 +470,8 @@ pub struct SitePolicy {
     pub min_fill_time: Duration,
     /// The action for a comment whose captcha provider could not answer.
     pub captcha_provider_failure: crate::policy::Action,
+    /// Signed POSTs of final decisions; `None`: no webhooks.
+    pub webhook: Option<WebhookSettings>,
 }
 
 /// The validated configuration the server runs with.
@@ -885,6 +901,7 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
             ));
         }
     };
+    let webhook = validate_webhook(id, &s)?;
     let rate_limits = match s.rate_limits {
         None => default_rate_limits(),
         Some(list) => list
@@ -916,7 +933,62 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
         captcha_timeout: Duration::from_millis(captcha_timeout_ms),
         min_fill_time: Duration::from_secs(s.min_fill_seconds.unwrap_or(2).min(3600)),
         captcha_provider_failure,
+        webhook,
     })
+}
+
+fn validate_webhook(id: &str, s: &SiteSection) -> Result<Option<WebhookSettings>, ConfigError> {
+    let url = s.webhook_url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let Some(url) = url else {
+        if s.webhook_secret.is_some()
+            || s.webhook_timeout_ms.is_some()
+            || s.webhook_max_attempts.is_some()
+            || s.webhook_retry_base_ms.is_some()
+        {
+            return err(format!(
+                "sites.{id}.webhook_url: required when other webhook_* settings are set"
+            ));
+        }
+        return Ok(None);
+    };
+    if reqwest::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https") || !u.has_host()) {
+        return err(format!(
+            "sites.{id}.webhook_url: expected an http(s) URL, got {:?}",
+            url.chars().take(200).collect::<String>()
+        ));
+    }
+    let secret = match s.webhook_secret.as_deref() {
+        None | Some("") => {
+            return err(format!(
+                "sites.{id}.webhook_secret: required when webhook_url is set (the CMS checks each webhook's signature with it)"
+            ));
+        }
+        Some(secret) if secret.len() < 16 => {
+            return err(format!("sites.{id}.webhook_secret: at least 16 characters"));
+        }
+        Some(secret) => secret.to_string(),
+    };
+    let timeout_ms = s.webhook_timeout_ms.unwrap_or(5_000);
+    if !(10..=60_000).contains(&timeout_ms) {
+        return err(format!("sites.{id}.webhook_timeout_ms: 10 to 60000, got {timeout_ms}"));
+    }
+    let max_attempts = s.webhook_max_attempts.unwrap_or(8);
+    if !(1..=50).contains(&max_attempts) {
+        return err(format!("sites.{id}.webhook_max_attempts: 1 to 50, got {max_attempts}"));
+    }
+    let retry_base_ms = s.webhook_retry_base_ms.unwrap_or(5_000);
+    if !(1..=600_000).contains(&retry_base_ms) {
+        return err(format!(
+            "sites.{id}.webhook_retry_base_ms: 1 to 600000, got {retry_base_ms}"
+        ));
+    }
+    Ok(Some(WebhookSettings {
+        url: url.to_string(),
+        secret,
+        timeout: Duration::from_millis(timeout_ms),
+        max_attempts,
+        retry_base: Duration::from_millis(retry_base_ms),
+    }))
 }
 
 fn parse_rate_limit(name: &str, r: RateLimitSection) -> Result<RateLimit, ConfigError> {
@@ -1095,6 +1167,26 @@ mod tests {
             ("[sites.a]\nspam_treshold = 0.5\n", "unknown field"),
             ("[sites.a]\naltcha_max_number = 10\n", "sites.a.altcha_max_number"),
             ("[sites.a]\nredis_failure = \"panic\"\n", "sites.a.redis_failure"),
+            (
+                "[sites.a]\nwebhook_url = \"https://cms.example/hook\"\n",
+                "sites.a.webhook_secret: required when webhook_url is set",
+            ),
+            (
+                "[sites.a]\nwebhook_url = \"https://cms.example/hook\"\nwebhook_secret = \"short\"\n",
+                "sites.a.webhook_secret: at least 16",
+            ),
+            (
+                "[sites.a]\nwebhook_url = \"ftp://cms.example/hook\"\nwebhook_secret = \"0123456789abcdef\"\n",
+                "sites.a.webhook_url: expected an http(s) URL",
+            ),
+            (
+                "[sites.a]\nwebhook_secret = \"0123456789abcdef\"\n",
+                "sites.a.webhook_url: required",
+            ),
+            (
+                "[sites.a]\nwebhook_url = \"http://cms\"\nwebhook_secret = \"0123456789abcdef\"\nwebhook_max_attempts = 0\n",
+                "sites.a.webhook_max_attempts",
+            ),
             ("[redis]\nurl = \"http://cache:6379\"\n", "redis.url"),
             (
                 "[redis]\nurl = \"rediss://cache:6380\"\nca_file = \"/nonexistent/ca.pem\"\n",
@@ -1114,6 +1206,22 @@ mod tests {
             let e = load(text).unwrap_err().to_string();
             assert!(e.contains(expected), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn webhooks_have_defaults_and_keep_their_secret_out_of_debug_output() {
+        let c = load(
+            "[sites.a]\nwebhook_url = \"https://cms.example/modgate\"\nwebhook_secret = \"whsec-0123456789abcdef\"\n[sites.b]\n",
+        )
+        .unwrap();
+        let hook = c.sites["a"].webhook.as_ref().expect("configured");
+        assert_eq!(hook.url, "https://cms.example/modgate");
+        assert_eq!(hook.timeout, Duration::from_millis(5_000));
+        assert_eq!(hook.max_attempts, 8);
+        assert_eq!(hook.retry_base, Duration::from_millis(5_000));
+        assert!(c.sites["b"].webhook.is_none());
+        let debug = format!("{:?}", c.sites["a"]);
+        assert!(!debug.contains("whsec-0123456789abcdef"), "{debug}");
     }
 
     #[test]

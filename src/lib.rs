@@ -12,6 +12,8 @@
 //! 3. [`policy`]: pure; folds the signals with the site's policy into approve, hold or
 //!    reject with reasons (shadow mode records and approves).
 //! 4. [`store`]: records the decision durably before the answer is sent.
+//! 5. [`decisions`]: once a moderator resolves a held comment, brings the final decision
+//!    back to the CMS at least once (`WatchDecisions` streams, signed webhooks).
 //!
 //! [`config`] reads and validates the TOML configuration before anything listens;
 //! [`server`] wires it all together and handles health, reflection, metrics and
@@ -22,6 +24,7 @@ pub mod captcha;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod decisions;
 pub mod limits;
 pub mod pipeline;
 pub mod policy;

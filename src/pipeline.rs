@@ -535,6 +535,39 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Unix seconds as an RFC 3339 UTC time ("2026-11-26T03:14:15Z").
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian), by 400-year eras.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Milliseconds since the Unix epoch as an RFC 3339 UTC time with milliseconds
+/// ("2026-11-26T03:14:15.926Z").
+pub fn rfc3339_millis(ms: u64) -> String {
+    let seconds = rfc3339((ms / 1000) as i64);
+    format!("{}.{:03}Z", seconds.trim_end_matches('Z'), ms % 1000)
+}
+
 /// 128 random bits, hex: unguessable, so a moderation id can be shown to moderators and
 /// put in URLs without revealing how many comments a site gets.
 fn new_moderation_id() -> String {
@@ -667,6 +700,15 @@ pub fn site_thresholds(site: &SitePolicy, classifier: &crate::classify::Classifi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_print_as_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_663_055), "2026-11-26T03:17:35Z");
+        assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert_eq!(rfc3339_millis(1_795_663_055_007), "2026-11-26T03:17:35.007Z");
+    }
 
     fn terms(list: &[&str]) -> Vec<Term> {
         list.iter().map(|t| Term::new(t).unwrap()).collect()

@@ -24,6 +24,8 @@ use crate::captcha::altcha::Altcha;
 use crate::classify::shipped::shipped_model;
 use crate::classify::{Classifier, ClassifierHandle};
 use crate::config::Config;
+use crate::decisions::webhook::WebhookWorker;
+use crate::decisions::{DecisionFeed, POLL_INTERVAL};
 use crate::limits::RedisLimiter;
 use crate::pipeline::{Pipeline, SharedLimits, now_ms};
 use crate::store::embedded::Retention;
@@ -43,6 +45,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("reflection: {0}")]
     Reflection(String),
+    #[error("webhook HTTP client: {0}")]
+    WebhookClient(String),
 }
 
 /// Loads the configured model, or the one built into the binary.
@@ -220,17 +224,24 @@ pub async fn run(
         .build_v1alpha()
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
 
-    let moderation = ModerationServer::new(ModerationService::new(pipeline.clone(), metrics.clone()))
+    // One signal fans out to the gRPC server, the metrics server, the upkeep tasks, the
+    // WatchDecisions streams and the webhook workers.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let feed = Arc::new(DecisionFeed::new(
+        pipeline.store().clone(),
+        stop_rx.clone(),
+        POLL_INTERVAL,
+    ));
+
+    let moderation = ModerationServer::new(ModerationService::new(pipeline.clone(), metrics.clone(), feed.clone()))
         .max_decoding_message_size(config.max_message_bytes);
     let diagnostics = config.diagnostics.then(|| DiagnosticsServer::new(DiagnosticsService));
     let review = ReviewServer::new(ReviewService::new(
         pipeline.clone(),
         metrics.clone(),
         &config.moderators,
+        feed.clone(),
     ));
-
-    // One signal fans out to the gRPC server, the metrics server and the upkeep tasks.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move { until_stopped(&mut rx).await };
     let reporter = health_reporter.clone();
     tokio::spawn(async move {
@@ -251,6 +262,7 @@ pub async fn run(
         });
     }
     spawn_upkeep(pipeline.clone(), embedded.clone(), stop_rx.clone());
+    spawn_webhook_workers(&config, &feed)?;
 
     let router = tonic::transport::Server::builder()
         .add_service(health_service)
@@ -288,6 +300,35 @@ pub async fn run(
         Ok(served) => served.map_err(ServeError::from),
         Err(join) => Err(ServeError::Reflection(format!("server task failed: {join}"))),
     }
+}
+
+/// One webhook worker per site with a `webhook_url`. They stop with the server; an event
+/// in flight then is sent again after the restart (its position had not moved).
+fn spawn_webhook_workers(config: &Config, feed: &Arc<DecisionFeed>) -> Result<(), ServeError> {
+    if config.sites.values().all(|s| s.webhook.is_none()) {
+        return Ok(());
+    }
+    let client = reqwest::Client::builder()
+        // A redirect would resend a signed body somewhere the site did not configure.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("modgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ServeError::WebhookClient(e.to_string()))?;
+    // Names this process in the Redis lease; random, so replicas never share a name.
+    let holder = format!("{:016x}", rand::random::<u64>());
+    for site in config.sites.values() {
+        if let Some(settings) = &site.webhook {
+            let worker = WebhookWorker::new(
+                feed.clone(),
+                site.id.clone(),
+                settings.clone(),
+                client.clone(),
+                holder.clone(),
+            );
+            tokio::spawn(worker.run());
+        }
+    }
+    Ok(())
 }
 
 /// Resolves once the stop flag is set (the borrow of the flag ends here, so callers can

@@ -12,8 +12,8 @@ use common::redis_server::{RedisCluster, RedisServer};
 use modgate::policy::{Action, Decision, ReasonCode, Signal};
 use modgate::store::embedded::Retention;
 use modgate::store::{
-    Admission, AdmissionRequest, AuditEntry, DecisionRecord, EmbeddedStore, Recorded, RedisLink, RedisStore,
-    Resolution, Resolved, ScoresRecord, SeenBefore, Sighting, Store, StoreError,
+    Admission, AdmissionRequest, AuditEntry, DeadLetter, DecisionEvent, DecisionRecord, EmbeddedStore, EventCursor,
+    Recorded, RedisLink, RedisStore, Resolution, Resolved, ScoresRecord, SeenBefore, Sighting, Store, StoreError,
 };
 
 const RETENTION: Duration = Duration::from_secs(3600);
@@ -234,6 +234,7 @@ fn by(moderator: &str, action: Action) -> Resolution {
         moderator: moderator.into(),
         note: format!("{moderator} decided"),
         at_ms: 99,
+        event: None,
     }
 }
 
@@ -303,6 +304,143 @@ async fn racing_moderators_resolve_a_comment_exactly_once(store: &dyn Store) {
         assert_eq!(wins, 1, "{id}");
     }
     assert!(store.held("s").await.unwrap().is_empty());
+    let events = store.decision_events("s", None, 100).await.unwrap();
+    let mut comments: Vec<String> = events.iter().map(|e| e.comment_id.clone()).collect();
+    comments.sort();
+    comments.dedup();
+    assert_eq!(
+        (events.len(), comments.len()),
+        (20, 20),
+        "one event per comment: the winner's"
+    );
+}
+
+async fn resolutions_append_decision_events_in_order(store: &dyn Store) {
+    for (site, comment, at) in [("s", "h1", 10), ("s", "h2", 11), ("s", "h3", 12), ("t", "x", 13)] {
+        store
+            .record(record(site, comment, Action::Hold, at, None))
+            .await
+            .unwrap();
+    }
+    assert!(store.decision_events("s", None, 10).await.unwrap().is_empty());
+    store.resolve("s", "h1", by("lan", Action::Approve)).await.unwrap();
+    store.resolve("t", "x", by("lan", Action::Approve)).await.unwrap();
+    store.resolve("s", "h2", by("minh", Action::Reject)).await.unwrap();
+    // Refused and unknown resolutions announce nothing.
+    store.resolve("s", "h1", by("minh", Action::Reject)).await.unwrap();
+    store.resolve("s", "nope", by("lan", Action::Reject)).await.unwrap();
+
+    let events = store.decision_events("s", None, 10).await.unwrap();
+    let summary: Vec<(&str, Action, &str)> = events
+        .iter()
+        .map(|e| (e.comment_id.as_str(), e.action, e.moderator.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [("h1", Action::Approve, "lan"), ("h2", Action::Reject, "minh")],
+        "in the order they were stored, the late attempt on h1 absent"
+    );
+    let first = &events[0];
+    assert_eq!(
+        (
+            first.site_id.as_str(),
+            first.moderation_id.as_str(),
+            first.note.as_str(),
+            first.decided_at_ms
+        ),
+        ("s", "m-s-h1", "lan decided", 99)
+    );
+    assert!(events[0].cursor < events[1].cursor);
+    assert_eq!(events[0].event_id.len(), 32);
+    assert_ne!(events[0].event_id, events[1].event_id);
+    // Reading on from a cursor gives what came after it, and nothing twice.
+    let rest = store.decision_events("s", Some(first.cursor), 10).await.unwrap();
+    assert_eq!(rest, events[1..]);
+    assert!(
+        store
+            .decision_events("s", Some(events[1].cursor), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.decision_events("s", None, 1).await.unwrap(), events[..1]);
+    // A cursor string round-trips through the wire.
+    let parsed: EventCursor = first.cursor.to_string().parse().unwrap();
+    assert_eq!(store.decision_events("s", Some(parsed), 10).await.unwrap(), events[1..]);
+    let other: Vec<String> = store
+        .decision_events("t", None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.comment_id)
+        .collect();
+    assert_eq!(other, ["x"], "each site has its own log");
+
+    // A resolution stored later comes after every event read so far.
+    store.resolve("s", "h3", by("lan", Action::Approve)).await.unwrap();
+    let newer = store.decision_events("s", Some(events[1].cursor), 10).await.unwrap();
+    assert_eq!(newer.len(), 1);
+    assert_eq!(newer[0].comment_id, "h3");
+}
+
+fn dead(site: &str, event_id: &str, failed_at_ms: u64) -> DeadLetter {
+    DeadLetter {
+        event: DecisionEvent {
+            cursor: EventCursor {
+                ms: failed_at_ms,
+                seq: 0,
+            },
+            event_id: event_id.into(),
+            site_id: site.into(),
+            comment_id: format!("c-{event_id}"),
+            moderation_id: format!("m-{event_id}"),
+            action: Action::Reject,
+            moderator: "lan".into(),
+            note: "quảng cáo".into(),
+            decided_at_ms: failed_at_ms - 1,
+        },
+        attempts: 8,
+        last_error: "HTTP 500".into(),
+        failed_at_ms,
+        requeued: false,
+    }
+}
+
+async fn webhook_positions_and_dead_letters_are_kept_per_site(store: &dyn Store) {
+    assert_eq!(store.webhook_position("s").await.unwrap(), None);
+    let at = |ms| EventCursor { ms, seq: 2 };
+    store.set_webhook_position("s", at(5)).await.unwrap();
+    store.set_webhook_position("s", at(7)).await.unwrap();
+    store.set_webhook_position("t", at(1)).await.unwrap();
+    assert_eq!(store.webhook_position("s").await.unwrap(), Some(at(7)));
+    assert_eq!(store.webhook_position("t").await.unwrap(), Some(at(1)));
+
+    store.put_dead_letter(dead("s", "e2", 20)).await.unwrap();
+    store.put_dead_letter(dead("s", "e1", 10)).await.unwrap();
+    store.put_dead_letter(dead("t", "e3", 30)).await.unwrap();
+    let ids = |letters: Vec<DeadLetter>| letters.into_iter().map(|l| l.event.event_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.dead_letters("s").await.unwrap()),
+        ["e1", "e2"],
+        "oldest failure first"
+    );
+    let requeued = DeadLetter {
+        requeued: true,
+        ..dead("s", "e1", 10)
+    };
+    store.put_dead_letter(requeued.clone()).await.unwrap();
+    let letters = store.dead_letters("s").await.unwrap();
+    assert_eq!(letters.len(), 2, "a put replaces the letter with the same event id");
+    assert_eq!(letters[0], requeued);
+    assert!(store.remove_dead_letter("s", "e1").await.unwrap());
+    assert!(!store.remove_dead_letter("s", "e1").await.unwrap());
+    assert!(
+        !store.remove_dead_letter("s", "e3").await.unwrap(),
+        "e3 is another site's"
+    );
+    assert_eq!(ids(store.dead_letters("s").await.unwrap()), ["e2"]);
+    assert_eq!(ids(store.dead_letters("t").await.unwrap()), ["e3"]);
+    assert!(store.dead_letters("u").await.unwrap().is_empty());
 }
 
 fn entry(site: &str, comment: &str, moderator: &str, at_ms: u64) -> AuditEntry {
@@ -435,7 +573,112 @@ contract!(
     a_held_comment_is_resolved_once_and_leaves_the_queue,
     racing_moderators_resolve_a_comment_exactly_once,
     the_audit_log_lists_a_sites_actions_newest_first,
+    resolutions_append_decision_events_in_order,
+    webhook_positions_and_dead_letters_are_kept_per_site,
 );
+
+fn embedded_at(dir: &std::path::Path, now_ms: u64) -> EmbeddedStore {
+    let retention = Retention {
+        by_site: HashMap::new(),
+        default: RETENTION,
+    };
+    EmbeddedStore::open(dir, retention, now_ms).unwrap()
+}
+
+#[tokio::test]
+async fn embedded_decision_events_and_webhook_state_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = embedded_at(dir.path(), 0);
+    for n in 0..3 {
+        store
+            .record(record("s", &format!("h{n}"), Action::Hold, n, None))
+            .await
+            .unwrap();
+    }
+    store.resolve("s", "h0", by("lan", Action::Approve)).await.unwrap();
+    store.resolve("s", "h1", by("lan", Action::Reject)).await.unwrap();
+    let before = store.decision_events("s", None, 10).await.unwrap();
+    store.set_webhook_position("s", before[0].cursor).await.unwrap();
+    store.put_dead_letter(dead("s", "e1", 10)).await.unwrap();
+    store.put_dead_letter(dead("s", "e2", 20)).await.unwrap();
+    store.remove_dead_letter("s", "e1").await.unwrap();
+    // Compaction rewrites the decision file: the events must come through it.
+    store.compact(1_000, Duration::from_secs(60)).unwrap();
+    drop(store);
+
+    let reopened = embedded_at(dir.path(), 2_000);
+    assert_eq!(reopened.decision_events("s", None, 10).await.unwrap(), before);
+    assert_eq!(reopened.webhook_position("s").await.unwrap(), Some(before[0].cursor));
+    let letters = reopened.dead_letters("s").await.unwrap();
+    assert_eq!(letters, [dead("s", "e2", 20)], "the removal was kept too");
+    // Cursors keep growing after the restart, even for a resolution stamped earlier.
+    let mut early = by("minh", Action::Approve);
+    early.at_ms = 1;
+    reopened.resolve("s", "h2", early).await.unwrap();
+    let after = reopened.decision_events("s", Some(before[1].cursor), 10).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert!(after[0].cursor > before[1].cursor);
+    drop(reopened);
+
+    // A torn last line of the dead-letter file (power lost mid-write) is dropped.
+    let path = dir.path().join("dead-letters.jsonl");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"put\": {\"event\"");
+    std::fs::write(&path, text).unwrap();
+    let again = embedded_at(dir.path(), 3_000);
+    assert_eq!(again.dead_letters("s").await.unwrap().len(), 1);
+    assert_eq!(again.decision_events("s", None, 10).await.unwrap().len(), 3);
+}
+
+async fn lease_holders_take_turns(store: &dyn Store) {
+    // Margins of 400 ms around every expiry, so a loaded machine does not flip the answers.
+    let ttl = Duration::from_millis(1000);
+    assert!(store.webhook_lease("s", "replica-a", ttl).await.unwrap());
+    assert!(!store.webhook_lease("s", "replica-b", ttl).await.unwrap(), "a holds it");
+    assert!(store.webhook_lease("t", "replica-b", ttl).await.unwrap(), "per site");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(store.webhook_lease("s", "replica-a", ttl).await.unwrap(), "renewed");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        !store.webhook_lease("s", "replica-b", ttl).await.unwrap(),
+        "the renewal moved the expiry"
+    );
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    assert!(
+        store.webhook_lease("s", "replica-b", ttl).await.unwrap(),
+        "a holder that stops renewing loses the lease"
+    );
+    assert!(!store.webhook_lease("s", "replica-a", ttl).await.unwrap());
+}
+
+#[tokio::test]
+async fn redis_replicas_take_turns_holding_a_sites_webhook_lease() {
+    lease_holders_take_turns(&*single_redis().await.store).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_replicas_take_turns_holding_a_sites_webhook_lease() {
+    lease_holders_take_turns(&*redis_cluster().await.store).await;
+}
+
+#[tokio::test]
+async fn redis_decision_events_are_a_capped_stream_under_the_sites_hash_tag() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, Duration::from_millis(200)).await;
+    store.record(record("s", "h", Action::Hold, 1, None)).await.unwrap();
+    store.resolve("s", "h", by("lan", Action::Approve)).await.unwrap();
+    let events = store.decision_events("s", None, 10).await.unwrap();
+    let mut conn = server.connection().await;
+    let ids: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("modgate:{s}:decision-events")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0].0, events[0].cursor.to_string(), "the stream id is the cursor");
+}
 
 #[tokio::test]
 async fn redis_admission_counts_rate_limits_in_the_same_round_trip() {

@@ -2,35 +2,60 @@
 //! between wire types and the pipeline's.
 
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::ApiKeys;
 use super::metrics::Metrics;
 use super::proto;
+use super::review::timestamp;
+use crate::decisions::{DecisionFeed, FollowEnd};
 use crate::pipeline::{Comment, Pipeline, PipelineError};
 use crate::policy::{Action, ReasonCode};
-use crate::store::DecisionRecord;
+use crate::store::{DecisionEvent, DecisionRecord, EventCursor};
 
 pub struct ModerationService {
     pipeline: Arc<Pipeline>,
     keys: ApiKeys,
     metrics: Arc<Metrics>,
+    /// Where WatchDecisions streams read from.
+    feed: Arc<DecisionFeed>,
 }
 
 impl ModerationService {
-    pub fn new(pipeline: Arc<Pipeline>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(pipeline: Arc<Pipeline>, metrics: Arc<Metrics>, feed: Arc<DecisionFeed>) -> Self {
         let keys = ApiKeys::new(pipeline.sites());
         Self {
             pipeline,
             keys,
             metrics,
+            feed,
         }
     }
 }
+
+/// The wire form of a decision event.
+pub fn event_to_proto(event: DecisionEvent) -> proto::DecisionEvent {
+    proto::DecisionEvent {
+        cursor: event.cursor.to_string(),
+        event_id: event.event_id,
+        site_id: event.site_id,
+        comment_id: event.comment_id,
+        moderation_id: event.moderation_id,
+        action: action_to_proto(event.action) as i32,
+        moderator: event.moderator,
+        note: event.note,
+        decided_at: Some(timestamp(event.decided_at_ms)),
+    }
+}
+
+/// The events of one WatchDecisions call.
+pub type DecisionEventStream = Pin<Box<dyn Stream<Item = Result<proto::DecisionEvent, Status>> + Send + 'static>>;
 
 /// Collects every field problem of a request, so a client learns all of them at once.
 #[derive(Default)]
@@ -307,6 +332,43 @@ fn pipeline_status(error: PipelineError) -> Status {
 
 #[tonic::async_trait]
 impl proto::moderation_server::Moderation for ModerationService {
+    type WatchDecisionsStream = DecisionEventStream;
+
+    async fn watch_decisions(
+        &self,
+        request: Request<proto::WatchDecisionsRequest>,
+    ) -> Result<Response<DecisionEventStream>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let after = self
+            .check_site(&metadata, &request.site_id)
+            .and_then(|()| match request.after_cursor.as_str() {
+                "" => Ok(None),
+                text => text
+                    .parse::<EventCursor>()
+                    .map(Some)
+                    .map_err(|_| invalid("after_cursor", "not a cursor from a DecisionEvent of this service")),
+            });
+        // Counted when the stream opens: OK here means the watch started.
+        self.metrics
+            .rpc("WatchDecisions", after.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        let events = self.feed.follow(request.site_id, after?);
+        let stream = tokio_stream::wrappers::ReceiverStream::new(events).map(|item| match item {
+            Ok(event) => Ok(event_to_proto(event)),
+            Err(FollowEnd::Store(e)) => {
+                tracing::error!(error = %e, "WatchDecisions: storage failure");
+                Err(Status::new(
+                    Code::Unavailable,
+                    "storage is unavailable; reconnect with the cursor of the last event you processed",
+                ))
+            }
+            Err(FollowEnd::ShuttingDown) => Err(Status::new(
+                Code::Unavailable,
+                "the server is shutting down; reconnect with the cursor of the last event you processed",
+            )),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn moderate(
         &self,
         request: Request<proto::ModerateRequest>,

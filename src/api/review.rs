@@ -13,12 +13,13 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status};
 
 use super::metrics::Metrics;
-use super::moderation::{action_to_proto, invalid, reasons_to_proto, scores_to_proto};
+use super::moderation::{action_to_proto, event_to_proto, invalid, reasons_to_proto, scores_to_proto};
 use super::proto;
 use crate::config::Moderator;
+use crate::decisions::DecisionFeed;
 use crate::pipeline::{Pipeline, now_ms};
 use crate::policy::Action;
-use crate::store::{AuditEntry, DecisionRecord, Resolution, Resolved};
+use crate::store::{AuditEntry, DeadLetter, DecisionRecord, Resolution, Resolved, StoreError};
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
@@ -30,10 +31,31 @@ pub struct ReviewService {
     metrics: Arc<Metrics>,
     /// (digest of token, moderator)
     moderators: Vec<([u8; 32], Moderator)>,
+    /// Told about every resolution, so watchers and webhooks send it at once.
+    feed: Arc<DecisionFeed>,
+}
+
+fn unavailable(e: StoreError) -> Status {
+    Status::new(Code::Unavailable, format!("storage: {e}"))
+}
+
+fn dead_letter_to_proto(letter: DeadLetter) -> proto::DeadLetter {
+    proto::DeadLetter {
+        event: Some(event_to_proto(letter.event)),
+        attempts: letter.attempts,
+        last_error: letter.last_error,
+        failed_at: Some(timestamp(letter.failed_at_ms)),
+        requeued: letter.requeued,
+    }
 }
 
 impl ReviewService {
-    pub fn new(pipeline: Arc<Pipeline>, metrics: Arc<Metrics>, moderators: &[Moderator]) -> Self {
+    pub fn new(
+        pipeline: Arc<Pipeline>,
+        metrics: Arc<Metrics>,
+        moderators: &[Moderator],
+        feed: Arc<DecisionFeed>,
+    ) -> Self {
         let moderators = moderators
             .iter()
             .map(|m| (Sha256::digest(m.token.as_bytes()).into(), m.clone()))
@@ -42,6 +64,7 @@ impl ReviewService {
             pipeline,
             metrics,
             moderators,
+            feed,
         }
     }
 
@@ -285,12 +308,16 @@ impl proto::review_server::Review for ReviewService {
                 moderator: moderator.name.clone(),
                 note: request.note.clone(),
                 at_ms: now_ms(),
+                event: None,
             };
             let store = self.pipeline.store();
             let resolved = store
                 .resolve(&target.site_id, &target.comment_id, resolution.clone())
                 .await
                 .map_err(|e| Status::new(Code::Unavailable, format!("storage: {e}")))?;
+            if matches!(resolved, Resolved::Done(_)) {
+                self.feed.announce();
+            }
             // Every attempt is audited, the ones that lost a race included.
             let (after, refused) = match &resolved {
                 Resolved::Done(record) => (record.effective_action(), String::new()),
@@ -380,6 +407,84 @@ impl proto::review_server::Review for ReviewService {
         result.map(Response::new)
     }
 
+    async fn list_dead_letters(
+        &self,
+        request: Request<proto::ListDeadLettersRequest>,
+    ) -> Result<Response<proto::ListDeadLettersResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = async {
+            let moderator = self.moderator(&metadata)?;
+            let sites = self.sites_for(&moderator, &request.site_id)?;
+            let mut letters = Vec::new();
+            for site in &sites {
+                letters.extend(self.pipeline.store().dead_letters(site).await.map_err(unavailable)?);
+            }
+            letters.sort_by(|a, b| {
+                (a.failed_at_ms, &a.event.site_id, a.event.cursor).cmp(&(
+                    b.failed_at_ms,
+                    &b.event.site_id,
+                    b.event.cursor,
+                ))
+            });
+            Ok(proto::ListDeadLettersResponse {
+                letters: letters.into_iter().map(dead_letter_to_proto).collect(),
+            })
+        }
+        .await;
+        self.metrics.rpc(
+            "ListDeadLetters",
+            result.as_ref().map_or_else(Status::code, |_| Code::Ok),
+        );
+        result.map(Response::new)
+    }
+
+    async fn retry_dead_letter(
+        &self,
+        request: Request<proto::RetryDeadLetterRequest>,
+    ) -> Result<Response<proto::RetryDeadLetterResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = async {
+            let moderator = self.moderator(&metadata)?;
+            if request.event_id.trim().is_empty() {
+                return Err(invalid("event_id", "required: the event_id of a dead letter"));
+            }
+            let sites = self.sites_for(&moderator, &request.site_id)?;
+            let store = self.pipeline.store();
+            for site in &sites {
+                let found = store
+                    .dead_letters(site)
+                    .await
+                    .map_err(unavailable)?
+                    .into_iter()
+                    .find(|l| l.event.event_id == request.event_id);
+                if let Some(letter) = found {
+                    let requeued = DeadLetter {
+                        requeued: true,
+                        ..letter
+                    };
+                    store.put_dead_letter(requeued.clone()).await.map_err(unavailable)?;
+                    self.feed.announce();
+                    return Ok(proto::RetryDeadLetterResponse {
+                        letter: Some(dead_letter_to_proto(requeued)),
+                    });
+                }
+            }
+            Err(Status::new(
+                Code::NotFound,
+                format!(
+                    "no dead letter with event id {:?} on your sites (delivered since, or never dead-lettered)",
+                    request.event_id.chars().take(64).collect::<String>()
+                ),
+            ))
+        }
+        .await;
+        self.metrics.rpc(
+            "RetryDeadLetter",
+            result.as_ref().map_or_else(Status::code, |_| Code::Ok),
+        );
+        result.map(Response::new)
+    }
+
     async fn audit_log(
         &self,
         request: Request<proto::AuditLogRequest>,
@@ -433,7 +538,7 @@ fn not_held(moderation_id: &str) -> Status {
     )
 }
 
-fn timestamp(ms: u64) -> prost_types::Timestamp {
+pub(super) fn timestamp(ms: u64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: (ms / 1000) as i64,
         nanos: ((ms % 1000) * 1_000_000) as i32,

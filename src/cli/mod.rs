@@ -10,6 +10,7 @@
 mod classifier;
 mod queue;
 mod serve;
+mod webhooks;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ pub use serve::ServeArgs;
 #[derive(Debug, Parser)]
 #[command(name = "modgate", version, propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 ok; 1 the answer was no (check: the comment would be held or rejected; queue approve/reject: some comments were not resolved); 2 usage, input, configuration or connection error."
+    after_help = "Exit codes: 0 ok; 1 the answer was no (check: the comment would be held or rejected; queue approve/reject: some comments were not resolved; webhooks retry: some ids were not dead letters); 2 usage, input, configuration or connection error."
 )]
 pub struct Cli {
     /// When to colour output: auto colours terminals unless NO_COLOR is set.
@@ -58,6 +59,8 @@ pub enum Command {
     Audit(queue::AuditArgs),
     /// How the review queue stands per site (from a running server).
     Stats(queue::StatsArgs),
+    /// Decision webhooks that failed every retry: list them, send them again.
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 /// Where a model comes from: a file, or the one built into this binary.
@@ -107,6 +110,7 @@ pub fn run() -> ExitCode {
         Command::Queue(args) => queue::queue(args),
         Command::Audit(args) => queue::audit(args),
         Command::Stats(args) => queue::stats(args),
+        Command::Webhooks(args) => webhooks::webhooks(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ use tonic::transport::Channel;
 use super::{CliError, Outcome, print};
 use crate::api::proto::review_client::ReviewClient;
 use crate::api::proto::{self, HeldComment, ListHeldRequest, ResolveRequest};
+use crate::pipeline::rfc3339;
 
 /// Where the server is and who is asking.
 #[derive(Debug, Args)]
@@ -97,7 +98,7 @@ pub struct ResolveArgs {
     pub json: bool,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -224,7 +225,7 @@ pub fn stats(args: StatsArgs) -> Result<Outcome, CliError> {
     })
 }
 
-fn token(file: Option<&std::path::Path>) -> Result<Option<String>, CliError> {
+pub(super) fn token(file: Option<&std::path::Path>) -> Result<Option<String>, CliError> {
     let token = match file {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -235,7 +236,7 @@ fn token(file: Option<&std::path::Path>) -> Result<Option<String>, CliError> {
     Ok(token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
 }
 
-async fn connect(server: &str) -> Result<ReviewClient<Channel>, CliError> {
+pub(super) async fn connect(server: &str) -> Result<ReviewClient<Channel>, CliError> {
     let uri = if server.contains("://") {
         server.to_string()
     } else {
@@ -251,7 +252,7 @@ async fn connect(server: &str) -> Result<ReviewClient<Channel>, CliError> {
     Ok(ReviewClient::new(channel))
 }
 
-fn request<T>(message: T, token: Option<&str>) -> Result<tonic::Request<T>, CliError> {
+pub(super) fn request<T>(message: T, token: Option<&str>) -> Result<tonic::Request<T>, CliError> {
     let mut request = tonic::Request::new(message);
     if let Some(token) = token {
         let value = format!("Bearer {token}")
@@ -263,7 +264,7 @@ fn request<T>(message: T, token: Option<&str>) -> Result<tonic::Request<T>, CliE
 }
 
 /// A failure that means the command could not run at all (exit 2).
-fn fatal(status: tonic::Status) -> CliError {
+pub(super) fn fatal(status: tonic::Status) -> CliError {
     CliError::new(format!("{:?}: {}", status.code(), status.message()))
 }
 
@@ -396,7 +397,7 @@ fn reason_name(code: i32) -> &'static str {
     proto::ReasonCode::try_from(code).map_or("UNKNOWN", |c| c.as_str_name())
 }
 
-fn action_name(action: i32) -> &'static str {
+pub(super) fn action_name(action: i32) -> &'static str {
     proto::Action::try_from(action).map_or("UNKNOWN", |a| a.as_str_name())
 }
 
@@ -408,7 +409,7 @@ fn excerpt(text: &str, max_chars: usize) -> String {
     }
 }
 
-fn age(seconds: u64) -> String {
+pub(super) fn age(seconds: u64) -> String {
     match seconds {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m", s / 60),
@@ -417,43 +418,9 @@ fn age(seconds: u64) -> String {
     }
 }
 
-/// Unix seconds as an RFC 3339 UTC time ("2026-11-26T03:14:15Z").
-fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Days since 1970-01-01 to a civil date (proleptic Gregorian), by 400-year eras.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_print_as_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_663_055), "2026-11-26T03:17:35Z");
-        assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
-    }
 
     #[test]
     fn excerpts_flatten_and_cut_on_characters() {

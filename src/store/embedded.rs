@@ -21,7 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{AuditEntry, DecisionRecord, Recorded, Resolution, Resolved, SeenBefore, Store, StoreError};
+use super::embedded_outbox::{EventLog, WebhookState, event_of};
+use super::events::new_event_id;
+use super::{
+    AuditEntry, DeadLetter, DecisionEvent, DecisionRecord, EventCursor, EventStamp, Recorded, Resolution, Resolved,
+    SeenBefore, Store, StoreError,
+};
 use crate::policy::Action;
 
 const LOG_FILE: &str = "decisions.jsonl";
@@ -130,6 +135,11 @@ pub struct EmbeddedStore {
     /// The audit log in memory (oldest first) and its file.
     audit: Mutex<(Vec<AuditEntry>, File)>,
     audit_path: PathBuf,
+    /// The decision events, indexed from the resolutions in the decision file. Taken
+    /// after the file lock by `resolve`, alone by readers.
+    events: Mutex<EventLog>,
+    /// Webhook positions and dead letters (see `embedded_outbox`).
+    webhooks: Mutex<WebhookState>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -209,6 +219,8 @@ impl EmbeddedStore {
             .append(true)
             .open(&audit_path)
             .map_err(io(&audit_path))?;
+        let events = EventLog::rebuild(ordered.iter().map(|r| r.as_ref()));
+        let webhooks = WebhookState::open(dir)?;
         let store = Self {
             path,
             retention,
@@ -221,6 +233,8 @@ impl EmbeddedStore {
             tokens_path,
             audit: Mutex::new((audit, audit_file)),
             audit_path,
+            events: Mutex::new(events),
+            webhooks: Mutex::new(webhooks),
         };
         for record in ordered {
             store.index(&record);
@@ -463,9 +477,61 @@ impl Store for EmbeddedStore {
         if !current.is_held() {
             return Ok(Resolved::NotHeld(Box::new(DecisionRecord::clone(&current))));
         }
-        let resolved = current.resolved(resolution);
+        // The event is stamped on the resolution, so the one line written below stores
+        // both. The event index stays locked from choosing the cursor to adding the
+        // event, so events enter it in cursor order and a reader never skips one.
+        let mut events = self.events.lock().expect("event log lock");
+        let stamp = EventStamp {
+            cursor: events.next_cursor(resolution.at_ms),
+            event_id: new_event_id(),
+        };
+        let resolved = current.resolved(Resolution {
+            event: Some(stamp),
+            ..resolution
+        });
         self.write(log, records, key, resolved.clone())?;
+        events.push(event_of(&resolved).expect("stamped above"));
         Ok(Resolved::Done(Box::new(resolved)))
+    }
+
+    async fn decision_events(
+        &self,
+        site_id: &str,
+        after: Option<EventCursor>,
+        limit: usize,
+    ) -> Result<Vec<DecisionEvent>, StoreError> {
+        Ok(self.events.lock().expect("event log lock").after(site_id, after, limit))
+    }
+
+    async fn webhook_position(&self, site_id: &str) -> Result<Option<EventCursor>, StoreError> {
+        Ok(self.webhooks.lock().expect("webhook state lock").position(site_id))
+    }
+
+    async fn set_webhook_position(&self, site_id: &str, cursor: EventCursor) -> Result<(), StoreError> {
+        self.webhooks
+            .lock()
+            .expect("webhook state lock")
+            .set_position(site_id, cursor)
+    }
+
+    async fn put_dead_letter(&self, letter: DeadLetter) -> Result<(), StoreError> {
+        self.webhooks.lock().expect("webhook state lock").put(letter)
+    }
+
+    async fn dead_letters(&self, site_id: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        Ok(self.webhooks.lock().expect("webhook state lock").letters(site_id))
+    }
+
+    async fn remove_dead_letter(&self, site_id: &str, event_id: &str) -> Result<bool, StoreError> {
+        self.webhooks
+            .lock()
+            .expect("webhook state lock")
+            .remove(site_id, event_id)
+    }
+
+    /// One process delivers everything on this backend: the lease is always granted.
+    async fn webhook_lease(&self, _site_id: &str, _holder: &str, _ttl: Duration) -> Result<bool, StoreError> {
+        Ok(true)
     }
 
     async fn audit_append(&self, entry: AuditEntry) -> Result<(), StoreError> {
@@ -635,6 +701,7 @@ mod tests {
             moderator: "lan".into(),
             note: String::new(),
             at_ms: 1_500,
+            event: None,
         }
     }
 

@@ -1,8 +1,11 @@
-//! State behind one trait, so the embedded single-node backend and (later) Redis are
-//! interchangeable: decisions and held comments, idempotency, duplicate detection and
-//! author history.
+//! State behind one trait, so the embedded single-node backend and Redis are
+//! interchangeable: decisions and held comments, idempotency, duplicate detection,
+//! author history, and the decisions going back to the CMS (the decision-event log and
+//! the webhook's delivery state).
 
 pub mod embedded;
+mod embedded_outbox;
+pub mod events;
 pub mod redis_store;
 
 use std::time::Duration;
@@ -12,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::limits::{Limited, RateBucket};
 
 pub use embedded::EmbeddedStore;
+pub use events::{DeadLetter, DecisionEvent, EventCursor, EventStamp};
 pub use redis_store::{RedisLink, RedisStore, SharedConnection};
 
 use crate::classify::Scores;
@@ -62,6 +66,11 @@ pub struct Resolution {
     pub note: String,
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// The decision event announcing this resolution, on the embedded store (whose event
+    /// log is this field, so the two are written in one line); `None` before the
+    /// resolution is stored, and on Redis, which keeps events in a stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventStamp>,
 }
 
 /// One moderator action, as the audit log keeps it.
@@ -262,8 +271,39 @@ pub trait Store: Send + Sync {
     async fn held(&self, site_id: &str) -> Result<Vec<DecisionRecord>, StoreError>;
 
     /// A moderator's decision on a held comment. Of two racing resolutions exactly one is
-    /// `Done`; the other sees `NotHeld` with the winner's record.
+    /// `Done`; the other sees `NotHeld` with the winner's record. A `Done` resolution has
+    /// appended its [`DecisionEvent`] to the site's log in the same atomic write.
     async fn resolve(&self, site_id: &str, comment_id: &str, resolution: Resolution) -> Result<Resolved, StoreError>;
+
+    /// The site's decision events after `after` (`None`: from the oldest kept), oldest
+    /// first, at most `limit`.
+    async fn decision_events(
+        &self,
+        site_id: &str,
+        after: Option<EventCursor>,
+        limit: usize,
+    ) -> Result<Vec<DecisionEvent>, StoreError>;
+
+    /// The cursor of the last event the site's webhook is done with (delivered or
+    /// dead-lettered); `None` before the first.
+    async fn webhook_position(&self, site_id: &str) -> Result<Option<EventCursor>, StoreError>;
+
+    /// Moves the site's webhook position (durably: a restart resumes after it).
+    async fn set_webhook_position(&self, site_id: &str, cursor: EventCursor) -> Result<(), StoreError>;
+
+    /// Adds or replaces (by site and event id) a dead letter.
+    async fn put_dead_letter(&self, letter: DeadLetter) -> Result<(), StoreError>;
+
+    /// The site's dead letters, oldest failure first.
+    async fn dead_letters(&self, site_id: &str) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Removes a dead letter (delivered after all); false if there was none.
+    async fn remove_dead_letter(&self, site_id: &str, event_id: &str) -> Result<bool, StoreError>;
+
+    /// Takes or renews the lease to deliver a site's webhooks for `ttl`: true while
+    /// `holder` has it. On Redis, replicas share one lease per site, so one replica
+    /// delivers a site's events at a time; a single-node backend always grants it.
+    async fn webhook_lease(&self, site_id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
 
     /// Appends to the site's audit log of moderator actions.
     async fn audit_append(&self, entry: AuditEntry) -> Result<(), StoreError>;

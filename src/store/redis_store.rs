@@ -13,6 +13,10 @@
 //! | `modgate:{site}:approved:<author>` | count of the author's approved comments | a year after the last |
 //! | `modgate:{site}:captcha:<token id>` | a used captcha token (replay guard) | until the token expires |
 //! | `modgate:{site}:audit` | stream of moderator actions | the newest million |
+//! | `modgate:{site}:decision-events` | stream of final decisions for the CMS (id = cursor) | the newest 100,000 |
+//! | `modgate:{site}:webhook:position` | cursor of the last event the webhook is done with | no TTL |
+//! | `modgate:{site}:webhook:dead` | hash of dead letters by event id (JSON) | until delivered or removed |
+//! | `modgate:{site}:webhook:lease` | the replica delivering the site's webhooks | the lease's TTL |
 //!
 //! Every call is bounded by `timeout`; past it, or when Redis is unreachable, the call
 //! fails with [`StoreError::Unavailable`] and the pipeline's failure policy decides.
@@ -28,9 +32,12 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 
+mod outbox;
+
+use super::events::{DECISION_EVENTS_KEPT, new_event_id};
 use super::{
-    Admission, AdmissionRequest, AuditEntry, DecisionRecord, Recorded, Resolution, Resolved, SeenBefore, Store,
-    StoreError,
+    Admission, AdmissionRequest, AuditEntry, DeadLetter, DecisionEvent, DecisionRecord, EventCursor, Recorded,
+    Resolution, Resolved, SeenBefore, Store, StoreError,
 };
 use crate::limits::{GCRA, RateBucket};
 use crate::policy::Action;
@@ -84,15 +91,19 @@ return 1
 ";
 
 /// A moderator's resolution, as a compare-and-set: written only if the decision is still
-/// the one the resolution was computed from, so of two racing moderators one wins.
-/// KEYS: decision, held queue, author's approval counter (or the decision key again)
+/// the one the resolution was computed from, so of two racing moderators one wins. The
+/// winner's decision event is appended to the site's stream in the same script: a script
+/// runs whole or not at all, so a stored resolution always has its event (and a refused
+/// one never does), which is what lets the CMS get every decision at least once.
+/// KEYS: decision, held queue, author's approval counter (or the decision key again),
+///       decision-event stream
 /// ARGV: the decision as read, the resolved decision, comment id, approved with author
-///       (0/1), decision TTL (ms), approval counter TTL (ms)
-/// Returns false when written, else the decision as it is now (or '' if gone).
+///       (0/1), decision TTL (ms), approval counter TTL (ms), event JSON, events kept
+/// Returns {1, event stream id} when written, else {0, the decision as it is now or ''}.
 const RESOLVE_SCRIPT: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then
-  return current or ''
+  return {0, current or ''}
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
 redis.call('ZREM', KEYS[2], ARGV[3])
@@ -100,7 +111,8 @@ if ARGV[4] == '1' then
   redis.call('INCR', KEYS[3])
   redis.call('PEXPIRE', KEYS[3], ARGV[6])
 end
-return false
+local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'event', ARGV[7])
+return {1, id}
 ";
 
 /// Counting sightings of a text: drop those older than the window, count the rest, add
@@ -365,6 +377,7 @@ pub struct RedisStore {
     resolve_script: redis::Script,
     seen_script: redis::Script,
     admit_script: redis::Script,
+    lease_script: redis::Script,
 }
 
 fn key(site: &str, rest: &str) -> String {
@@ -386,6 +399,7 @@ impl RedisStore {
             resolve_script: redis::Script::new(RESOLVE_SCRIPT),
             seen_script: redis::Script::new(&format!("{SIGHTINGS_LIB}\n{SEEN_BODY}")),
             admit_script: redis::Script::new(&format!("{GCRA}\n{SIGHTINGS_LIB}\n{ADMIT_BODY}")),
+            lease_script: redis::Script::new(outbox::LEASE_SCRIPT),
         }
     }
 
@@ -502,26 +516,78 @@ impl Store for RedisStore {
             .author_key
             .as_deref()
             .filter(|_| resolved.effective_action() == Action::Approve);
+        let event = DecisionEvent {
+            // The stream id the script's XADD gives it is the cursor; this one is not stored.
+            cursor: EventCursor::default(),
+            event_id: new_event_id(),
+            site_id: site_id.to_string(),
+            comment_id: comment_id.to_string(),
+            moderation_id: resolved.moderation_id.clone(),
+            action: resolved.effective_action(),
+            moderator: resolved
+                .resolution
+                .as_ref()
+                .map(|r| r.moderator.clone())
+                .unwrap_or_default(),
+            note: resolved.resolution.as_ref().map(|r| r.note.clone()).unwrap_or_default(),
+            decided_at_ms: resolved.resolution.as_ref().map_or(0, |r| r.at_ms),
+        };
         let mut invocation = self.resolve_script.prepare_invoke();
         invocation
             .key(&decision_key)
             .key(key(site_id, "held"))
             .key(approved_author.map_or_else(|| decision_key.clone(), |a| key(site_id, &format!("approved:{a}"))))
+            .key(key(site_id, "decision-events"))
             .arg(json)
             .arg(serde_json::to_string(&resolved).expect("records serialize"))
             .arg(comment_id)
             .arg(u8::from(approved_author.is_some()))
             .arg(self.retention_of(site_id).as_millis().max(1) as u64)
-            .arg(AUTHOR_HISTORY.as_millis() as u64);
-        let lost_to: Option<String> = self
+            .arg(AUTHOR_HISTORY.as_millis() as u64)
+            .arg(serde_json::to_string(&event).expect("events serialize"))
+            .arg(DECISION_EVENTS_KEPT);
+        let (written, answer): (u8, String) = self
             .link
             .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
             .await?;
-        match lost_to.as_deref() {
-            None => Ok(Resolved::Done(Box::new(resolved))),
-            Some("") => Ok(Resolved::NotFound),
-            Some(now) => Ok(Resolved::NotHeld(Box::new(parse(now)?))),
+        match (written, answer.as_str()) {
+            (1, _) => Ok(Resolved::Done(Box::new(resolved))),
+            (_, "") => Ok(Resolved::NotFound),
+            (_, now) => Ok(Resolved::NotHeld(Box::new(parse(now)?))),
         }
+    }
+
+    async fn decision_events(
+        &self,
+        site_id: &str,
+        after: Option<EventCursor>,
+        limit: usize,
+    ) -> Result<Vec<DecisionEvent>, StoreError> {
+        self.events_after(site_id, after, limit).await
+    }
+
+    async fn webhook_position(&self, site_id: &str) -> Result<Option<EventCursor>, StoreError> {
+        self.delivered_position(site_id).await
+    }
+
+    async fn set_webhook_position(&self, site_id: &str, cursor: EventCursor) -> Result<(), StoreError> {
+        self.store_delivered_position(site_id, cursor).await
+    }
+
+    async fn put_dead_letter(&self, letter: DeadLetter) -> Result<(), StoreError> {
+        self.store_dead_letter(letter).await
+    }
+
+    async fn dead_letters(&self, site_id: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        self.site_dead_letters(site_id).await
+    }
+
+    async fn remove_dead_letter(&self, site_id: &str, event_id: &str) -> Result<bool, StoreError> {
+        self.drop_dead_letter(site_id, event_id).await
+    }
+
+    async fn webhook_lease(&self, site_id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.lease(site_id, holder, ttl).await
     }
 
     async fn audit_append(&self, entry: AuditEntry) -> Result<(), StoreError> {
