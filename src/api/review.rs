@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status};
+use unicode_normalization::UnicodeNormalization;
 
 use super::metrics::Metrics;
 use super::moderation::{action_to_proto, event_to_proto, invalid, reasons_to_proto, scores_to_proto};
@@ -236,7 +237,11 @@ impl proto::review_server::Review for ReviewService {
                     .filter(|r| r.moderation_id == target.moderation_id || same(&r.ip_hash, &target.ip_hash))
                     .count() as u32,
             };
-            let text = target.text.clone().unwrap_or_default();
+            // Word ranges index the NFC form of the text (what the classifier reads), so
+            // the moderator is shown that form: it looks the same.
+            let text: String = target.text.as_deref().unwrap_or_default().nfc().collect();
+            let mut comment = held_comment(target.clone());
+            comment.text = text.clone();
             // Explaining costs a few scorings; off the async workers like any CPU work.
             let classifier = self.pipeline.classifier();
             let explanation = tokio::task::spawn_blocking(move || classifier.explain(&text, TOP_FEATURES))
@@ -269,7 +274,7 @@ impl proto::review_server::Review for ReviewService {
                 })
                 .collect();
             Ok(proto::HeldCommentDetail {
-                comment: Some(held_comment(target.clone())),
+                comment: Some(comment),
                 heads,
                 author: Some(author),
             })

@@ -253,7 +253,9 @@ impl Classifier {
         let heads = HeadKind::ALL.map(|kind| {
             let h = kind.index();
             let head = &self.heads[h];
-            let mut by_name: HashMap<&str, f32> = HashMap::new();
+            // Keyed by the name people read: n-grams that differ only in padding or
+            // view ("em", " em", "em ") are one reason to a moderator.
+            let mut by_name: HashMap<String, f32> = HashMap::new();
             let mut per_token = vec![0f32; tokens.len()];
             for f in &named.0 {
                 let bucket = self.table[f.bucket as usize];
@@ -269,15 +271,12 @@ impl Classifier {
                 if effect == 0.0 {
                     continue;
                 }
-                *by_name.entry(f.name.as_str()).or_default() += effect;
+                *by_name.entry(display_name(&f.name)).or_default() += effect;
                 spread_over_tokens(f.origin, effect, &owners, &mut per_token);
             }
             let mut features: Vec<Contribution> = by_name
                 .into_iter()
-                .map(|(name, effect)| Contribution {
-                    name: display_name(name),
-                    effect,
-                })
+                .map(|(name, effect)| Contribution { name, effect })
                 .collect();
             features.sort_by(|a, b| {
                 b.effect

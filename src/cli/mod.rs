@@ -9,6 +9,7 @@
 
 mod classifier;
 mod queue;
+mod review;
 mod serve;
 mod webhooks;
 
@@ -53,8 +54,13 @@ pub enum Command {
     Eval(EvalArgs),
     /// Train a model from labelled JSONL files or folders of them.
     Train(TrainArgs),
-    /// Review held comments on a running server: list, approve, reject.
+    /// Review held comments on a running server: list, show, approve, reject.
     Queue(queue::QueueArgs),
+    /// Work through held comments interactively, one key per comment (needs a terminal).
+    ///
+    /// Keys: a approve, r reject, s skip, u undo the last decision (it is sent when you press
+    /// the next key), q quit (sends it). Exit 0, or 1 if the server refused a decision.
+    Review(review::ReviewArgs),
     /// What moderators did on a site, newest first (from a running server).
     Audit(queue::AuditArgs),
     /// How the review queue stands per site (from a running server).
@@ -108,6 +114,7 @@ pub fn run() -> ExitCode {
         Command::Eval(args) => classifier::eval(args),
         Command::Train(args) => classifier::train(args),
         Command::Queue(args) => queue::queue(args),
+        Command::Review(args) => review::review(args),
         Command::Audit(args) => queue::audit(args),
         Command::Stats(args) => queue::stats(args),
         Command::Webhooks(args) => webhooks::webhooks(args),

@@ -79,6 +79,16 @@ pub enum QueueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One held comment in full: the words that drove its scores, the strongest
+    /// features, the author's history.
+    Show {
+        /// The comment's moderation id, as `queue list` shows it.
+        #[arg(value_name = "MODERATION_ID")]
+        id: String,
+        /// One JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Approve held comments (publish them) by moderation id.
     Approve(ResolveArgs),
     /// Reject held comments (do not publish them) by moderation id.
@@ -111,6 +121,7 @@ pub fn queue(args: QueueArgs) -> Result<Outcome, CliError> {
         let mut client = connect(&args.server.server).await?;
         match args.command {
             QueueCommand::List { site, limit, json } => list(&mut client, token.as_deref(), site, limit, json).await,
+            QueueCommand::Show { id, json } => show(&mut client, token.as_deref(), id, json).await,
             QueueCommand::Approve(r) => resolve(&mut client, token.as_deref(), proto::Action::Approve, r).await,
             QueueCommand::Reject(r) => resolve(&mut client, token.as_deref(), proto::Action::Reject, r).await,
         }
@@ -320,6 +331,43 @@ async fn list(
     Ok(Outcome::Ok)
 }
 
+async fn show(
+    client: &mut ReviewClient<Channel>,
+    token: Option<&str>,
+    id: String,
+    json: bool,
+) -> Result<Outcome, CliError> {
+    let detail = client
+        .get_held(request(proto::GetHeldRequest { moderation_id: id }, token)?)
+        .await
+        .map_err(fatal)?
+        .into_inner();
+    if !json {
+        print(&super::review::render_detail(&detail, super::review::colour_enabled()))?;
+        return Ok(Outcome::Ok);
+    }
+    let mut value = detail.comment.as_ref().map(held_json).unwrap_or_default();
+    value["heads"] = detail
+        .heads
+        .iter()
+        .map(|h| {
+            serde_json::json!({
+                "head": h.head, "probability": h.probability,
+                "top_features": h.top_features.iter().map(|f| serde_json::json!({"name": f.name, "effect": f.effect})).collect::<Vec<_>>(),
+                "words": h.words.iter().map(|w| serde_json::json!({"start": w.start, "end": w.end, "effect": w.effect})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    value["author"] = detail.author.as_ref().map_or(serde_json::Value::Null, |a| {
+        serde_json::json!({
+            "identified": a.identified, "approved": a.approved,
+            "held_now": a.held_now, "held_now_same_network": a.held_now_same_network,
+        })
+    });
+    print(&format!("{value}\n"))?;
+    Ok(Outcome::Ok)
+}
+
 async fn resolve(
     client: &mut ReviewClient<Channel>,
     token: Option<&str>,
@@ -393,7 +441,7 @@ fn held_json(c: &HeldComment) -> serde_json::Value {
     })
 }
 
-fn reason_name(code: i32) -> &'static str {
+pub(super) fn reason_name(code: i32) -> &'static str {
     proto::ReasonCode::try_from(code).map_or("UNKNOWN", |c| c.as_str_name())
 }
 
