@@ -26,7 +26,7 @@ pub use serve::ServeArgs;
 #[derive(Debug, Parser)]
 #[command(name = "modgate", version, propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 ok; 1 the answer was no (check: the comment would be held or rejected; queue approve/reject: some comments were not resolved; webhooks retry: some ids were not dead letters); 2 usage, input, configuration or connection error."
+    after_help = "Exit codes: 0 ok; 1 the answer was no (check: the comment would be held or rejected; queue approve/reject/undo: some comments were not resolved or undone; webhooks retry: some ids were not dead letters); 2 usage, input, configuration or connection error."
 )]
 pub struct Cli {
     /// When to colour output: auto colours terminals unless NO_COLOR is set.
@@ -53,7 +53,7 @@ pub enum Command {
     Eval(EvalArgs),
     /// Train a model from labelled JSONL files or folders of them.
     Train(TrainArgs),
-    /// Review held comments on a running server: list, approve, reject.
+    /// Review held comments on a running server: list, approve, reject, undo.
     Queue(queue::QueueArgs),
     /// What moderators did on a site, newest first (from a running server).
     Audit(queue::AuditArgs),

@@ -6,7 +6,7 @@
 //!
 //! | key | holds | lives |
 //! | --- | --- | --- |
-//! | `modgate:{site}:decision:<comment id>` | the decision record (JSON) | the site's retention; held ones until resolved |
+//! | `modgate:{site}:decision:<comment id>` | the decision record (JSON) | the site's retention; held ones (undone ones too) until resolved |
 //! | `modgate:{site}:held` | sorted set of held comment ids, by decision time | while non-empty |
 //! | `modgate:{site}:seen:<fingerprint>` | sightings of one text, by time | the duplicate window |
 //! | `modgate:{site}:seen:<fingerprint>:<author>` | the same, for one author | the duplicate window |
