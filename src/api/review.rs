@@ -5,6 +5,7 @@
 //! moderators configured, which the configuration allows only on loopback, a local
 //! moderator named "local" needs no token.
 
+mod labels;
 mod undo;
 
 use std::sync::Arc;
@@ -563,6 +564,21 @@ impl proto::review_server::Review for ReviewService {
         .await;
         self.metrics
             .rpc("Undo", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result.map(Response::new)
+    }
+
+    async fn export_labels(
+        &self,
+        request: Request<proto::ExportLabelsRequest>,
+    ) -> Result<Response<proto::ExportLabelsResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = async {
+            let moderator = self.moderator(&metadata)?;
+            self.export_labels_inner(moderator, request).await
+        }
+        .await;
+        self.metrics
+            .rpc("ExportLabels", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
         result.map(Response::new)
     }
 }

@@ -8,6 +8,7 @@
 //!   model that does not load, a server that cannot be reached.
 
 mod classifier;
+mod labels;
 mod queue;
 mod serve;
 mod webhooks;
@@ -61,6 +62,8 @@ pub enum Command {
     Stats(queue::StatsArgs),
     /// Decision webhooks that failed every retry: list them, send them again.
     Webhooks(webhooks::WebhooksArgs),
+    /// Moderators' decisions as training data: `labels export` writes JSONL for `train`.
+    Labels(labels::LabelsArgs),
 }
 
 /// Where a model comes from: a file, or the one built into this binary.
@@ -111,6 +114,7 @@ pub fn run() -> ExitCode {
         Command::Audit(args) => queue::audit(args),
         Command::Stats(args) => queue::stats(args),
         Command::Webhooks(args) => webhooks::webhooks(args),
+        Command::Labels(args) => labels::labels(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
