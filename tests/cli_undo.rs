@@ -56,7 +56,8 @@ async fn a_moderator_undoes_an_approval_and_the_cms_hears_hold() {
             "[[moderators]]\nname = \"lan\"\ntoken = \"{LAN}\"\n\
              [[moderators]]\nname = \"minh\"\ntoken = \"{MINH}\"\n\
              [sites.default]\nsuspect_terms = [\"trọng tài\"]\n\
-             [sites.strict]\nsuspect_terms = [\"trọng tài\"]\nundo_window_seconds = 0\n"
+             [sites.strict]\nsuspect_terms = [\"trọng tài\"]\nundo_window_seconds = 0\n\
+             [sites.quick]\nsuspect_terms = [\"trọng tài\"]\nundo_window_seconds = 1\n"
         ),
     )
     .unwrap();
@@ -64,6 +65,7 @@ async fn a_moderator_undoes_an_approval_and_the_cms_hears_hold() {
     let addr = server.addr;
     let ids = hold(addr, "default", &["u0", "u1"]).await;
     let strict = hold(addr, "strict", &["s0"]).await;
+    let quick = hold(addr, "quick", &["k0"]).await;
     let mut cms = connect(addr).await;
     let mut watch = cms
         .watch_decisions(WatchDecisionsRequest {
@@ -152,6 +154,17 @@ async fn a_moderator_undoes_an_approval_and_the_cms_hears_hold() {
     assert!(
         String::from_utf8_lossy(&off.stdout).contains("undo is off on site \"strict\""),
         "{off:?}"
+    );
+    // Past the window: refused, saying how long ago and the window.
+    let quick_approved = modgate(addr, LAN, &["queue", "approve", &quick[0]]);
+    assert_eq!(quick_approved.status.code(), Some(0), "{quick_approved:?}");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let too_late = modgate(addr, LAN, &["queue", "undo", &quick[0]]);
+    assert_eq!(too_late.status.code(), Some(1), "{too_late:?}");
+    let message = String::from_utf8_lossy(&too_late.stdout);
+    assert!(
+        message.contains("by you 1 s ago") && message.contains("allows undo for 1 s"),
+        "{message}"
     );
     let late = modgate(addr, MINH, &["queue", "reject", &ids[1]]);
     assert_eq!(late.status.code(), Some(1), "{late:?}");
