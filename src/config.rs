@@ -194,6 +194,9 @@ pub struct SiteSection {
     pub captcha: Option<String>,
     /// Days to keep the text of decided comments (held ones are kept until resolved).
     pub retention_days: Option<u32>,
+    /// How long the moderator who resolved a held comment may undo it (put it back in the
+    /// queue) with `modgate queue undo`. Default 120; 0 turns undo off; at most 86,400.
+    pub undo_window_seconds: Option<u64>,
     /// Score thresholds; unset ones come from the model.
     #[serde(default)]
     pub thresholds: ThresholdSection,
@@ -457,6 +460,8 @@ pub struct SitePolicy {
     pub hold_new_authors: bool,
     pub captcha: CaptchaMode,
     pub retention: Duration,
+    /// See [`SiteSection::undo_window_seconds`]; zero: undo is off.
+    pub undo_window: Duration,
     /// `None` for a score means: take it from the model.
     pub thresholds: ThresholdSection,
     pub rate_limits: Vec<RateLimit>,
@@ -902,6 +907,12 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
         }
     };
     let webhook = validate_webhook(id, &s)?;
+    let undo_window_seconds = s.undo_window_seconds.unwrap_or(120);
+    if undo_window_seconds > 86_400 {
+        return err(format!(
+            "sites.{id}.undo_window_seconds: 0 (off) to 86400, got {undo_window_seconds}"
+        ));
+    }
     let rate_limits = match s.rate_limits {
         None => default_rate_limits(),
         Some(list) => list
@@ -923,6 +934,7 @@ fn validate_site(id: &str, s: SiteSection) -> Result<SitePolicy, ConfigError> {
         hold_new_authors: s.hold_new_authors,
         captcha,
         retention: Duration::from_secs(u64::from(s.retention_days.unwrap_or(30)) * 86_400),
+        undo_window: Duration::from_secs(undo_window_seconds),
         thresholds: t,
         rate_limits,
         duplicate_site_copies: s.duplicate_site_copies.unwrap_or(5).max(2),
@@ -1167,6 +1179,10 @@ mod tests {
             ("[sites.a]\nspam_treshold = 0.5\n", "unknown field"),
             ("[sites.a]\naltcha_max_number = 10\n", "sites.a.altcha_max_number"),
             ("[sites.a]\nredis_failure = \"panic\"\n", "sites.a.redis_failure"),
+            (
+                "[sites.a]\nundo_window_seconds = 86401\n",
+                "sites.a.undo_window_seconds: 0 (off) to 86400",
+            ),
             (
                 "[sites.a]\nwebhook_url = \"https://cms.example/hook\"\n",
                 "sites.a.webhook_secret: required when webhook_url is set",

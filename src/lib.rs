@@ -13,7 +13,8 @@
 //!    reject with reasons (shadow mode records and approves).
 //! 4. [`store`]: records the decision durably before the answer is sent.
 //! 5. [`decisions`]: once a moderator resolves a held comment, brings the final decision
-//!    back to the CMS at least once (`WatchDecisions` streams, signed webhooks).
+//!    back to the CMS at least once (`WatchDecisions` streams, signed webhooks), undos
+//!    included; [`classify::feedback`] turns those decisions into training labels.
 //!
 //! [`config`] reads and validates the TOML configuration before anything listens;
 //! [`server`] wires it all together and handles health, reflection, metrics and

@@ -473,6 +473,7 @@ impl Pipeline {
             text: keep_text.then_some(comment.text),
             final_action: None,
             resolution: None,
+            reopenings: Vec::new(),
         };
         let stage = Instant::now();
         let recorded = if retrying_with_captcha {

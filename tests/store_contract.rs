@@ -13,7 +13,8 @@ use modgate::policy::{Action, Decision, ReasonCode, Signal};
 use modgate::store::embedded::Retention;
 use modgate::store::{
     Admission, AdmissionRequest, AuditEntry, DeadLetter, DecisionEvent, DecisionRecord, EmbeddedStore, EventCursor,
-    Recorded, RedisLink, RedisStore, Resolution, Resolved, ScoresRecord, SeenBefore, Sighting, Store, StoreError,
+    Recorded, RedisLink, RedisStore, Reopened, Resolution, Resolved, ScoresRecord, SeenBefore, Sighting, Store,
+    StoreError,
 };
 
 const RETENTION: Duration = Duration::from_secs(3600);
@@ -90,6 +91,7 @@ fn record(site: &str, comment: &str, action: Action, at: u64, author: Option<&st
         text: Some(format!("nội dung {comment}")),
         final_action: None,
         resolution: None,
+        reopenings: Vec::new(),
     }
 }
 
@@ -383,6 +385,171 @@ async fn resolutions_append_decision_events_in_order(store: &dyn Store) {
     assert_eq!(newer[0].comment_id, "h3");
 }
 
+/// Resolves `comment` as `moderator` and returns the comment as found by its moderation
+/// id afterwards (the way `Review.Undo` finds it once it left the queue).
+async fn resolved_and_found(store: &dyn Store, comment: &str, moderator: &str, action: Action) -> DecisionRecord {
+    let done = store.resolve("s", comment, by(moderator, action)).await.unwrap();
+    assert!(matches!(done, Resolved::Done(_)), "{done:?}");
+    store
+        .find_decided("s", &format!("m-s-{comment}"), 0, 100)
+        .await
+        .unwrap()
+        .expect("found by moderation id through the decision events")
+}
+
+async fn an_undo_puts_the_comment_back_announces_it_and_takes_back_the_approval(store: &dyn Store) {
+    store
+        .record(record("s", "h", Action::Hold, 10, Some("x")))
+        .await
+        .unwrap();
+    store
+        .record(record("s", "other", Action::Hold, 11, Some("x")))
+        .await
+        .unwrap();
+    let found = resolved_and_found(store, "h", "lan", Action::Approve).await;
+    assert_eq!(found.final_action, Some(Action::Approve));
+    assert_eq!(store.approved_count("s", "x").await.unwrap(), 1);
+    assert_eq!(store.find_decided("s", "m-s-nope", 0, 100).await.unwrap(), None);
+    assert_eq!(
+        store.find_decided("t", "m-s-h", 0, 100).await.unwrap(),
+        None,
+        "another site's log does not name it"
+    );
+
+    let reopened = found.reopened("lan", "nhầm tay", 200).unwrap();
+    let outcome = store.reopen(&found, reopened).await.unwrap();
+    let Reopened::Done(now) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(now.is_held());
+    assert_eq!(now.effective_action(), Action::Hold);
+    assert_eq!(now.reopenings.len(), 1);
+    assert_eq!(now.reopenings[0].undone.action, Action::Approve);
+    assert_eq!(now.reopenings[0].undone.moderator, "lan");
+    assert_eq!(store.get("s", "h").await.unwrap().as_ref(), Some(now.as_ref()));
+    let held: Vec<String> = store
+        .held("s")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.comment_id)
+        .collect();
+    assert_eq!(held, ["h", "other"], "back in the queue at its first hold time");
+    assert_eq!(
+        store.approved_count("s", "x").await.unwrap(),
+        0,
+        "the undone approval no longer counts toward the author's trust"
+    );
+
+    // The CMS learns it: APPROVE, then HOLD (back in moderation).
+    let events = store.decision_events("s", None, 10).await.unwrap();
+    let summary: Vec<(&str, Action, &str, &str)> = events
+        .iter()
+        .map(|e| (e.comment_id.as_str(), e.action, e.moderator.as_str(), e.note.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("h", Action::Approve, "lan", "lan decided"),
+            ("h", Action::Hold, "lan", "nhầm tay")
+        ]
+    );
+    assert_eq!(events[1].decided_at_ms, 200);
+    assert_eq!(events[1].moderation_id, "m-s-h");
+    assert!(events[0].cursor < events[1].cursor);
+    assert_ne!(events[0].event_id, events[1].event_id);
+
+    // The same undo again, from the record as it was: refused, nothing written.
+    let stale = store
+        .reopen(&found, found.reopened("lan", "again", 300).unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(&stale, Reopened::Changed(r) if r.is_held()), "{stale:?}");
+    assert_eq!(store.decision_events("s", None, 10).await.unwrap().len(), 2);
+
+    // Resolved again, the history is kept and the newest event comes last.
+    let again = resolved_and_found(store, "h", "minh", Action::Reject).await;
+    assert_eq!(again.reopenings.len(), 1);
+    assert_eq!(again.final_action, Some(Action::Reject));
+    let newest: Vec<Action> = store
+        .recent_decision_events("s", 0, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        newest,
+        [Action::Reject, Action::Hold],
+        "newest first, at most the limit"
+    );
+    // An undo started before that resolution loses to it.
+    let late = store
+        .reopen(&found, found.reopened("lan", "late", 400).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&late, Reopened::Changed(r) if r.final_action == Some(Action::Reject)),
+        "{late:?}"
+    );
+    assert_eq!(store.approved_count("s", "x").await.unwrap(), 0);
+    // Undoing a rejection takes no approval back.
+    store
+        .record(record("s", "r", Action::Hold, 12, Some("y")))
+        .await
+        .unwrap();
+    store
+        .record(record("s", "a", Action::Approve, 13, Some("y")))
+        .await
+        .unwrap();
+    let rejected = resolved_and_found(store, "r", "lan", Action::Reject).await;
+    let outcome = store
+        .reopen(&rejected, rejected.reopened("lan", "", 500).unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Reopened::Done(_)));
+    assert_eq!(store.approved_count("s", "y").await.unwrap(), 1);
+    assert_eq!(
+        store
+            .reopen(
+                &record("s", "gone", Action::Hold, 1, None),
+                record("s", "gone", Action::Hold, 1, None)
+            )
+            .await
+            .unwrap(),
+        Reopened::NotFound
+    );
+}
+
+async fn racing_undos_reopen_a_comment_exactly_once(store: &dyn Store) {
+    for n in 0..10 {
+        let id = format!("race{n}");
+        store
+            .record(record("s", &id, Action::Hold, n, Some("x")))
+            .await
+            .unwrap();
+        let found = resolved_and_found(store, &id, "lan", Action::Approve).await;
+        let (a, b) = tokio::join!(
+            store.reopen(&found, found.reopened("lan", "a", 200).unwrap()),
+            store.reopen(&found, found.reopened("lan", "b", 201).unwrap()),
+        );
+        let outcomes = [a.unwrap(), b.unwrap()];
+        let wins = outcomes.iter().filter(|r| matches!(r, Reopened::Done(_))).count();
+        let losses = outcomes.iter().filter(|r| matches!(r, Reopened::Changed(_))).count();
+        assert_eq!((wins, losses), (1, 1), "{id}: {outcomes:?}");
+    }
+    assert_eq!(store.held("s").await.unwrap().len(), 10);
+    assert_eq!(store.approved_count("s", "x").await.unwrap(), 0, "taken back once each");
+    let holds = store
+        .decision_events("s", None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == Action::Hold)
+        .count();
+    assert_eq!(holds, 10, "one HOLD event per comment: the winner's");
+}
+
 fn dead(site: &str, event_id: &str, failed_at_ms: u64) -> DeadLetter {
     DeadLetter {
         event: DecisionEvent {
@@ -575,6 +742,8 @@ contract!(
     the_audit_log_lists_a_sites_actions_newest_first,
     resolutions_append_decision_events_in_order,
     webhook_positions_and_dead_letters_are_kept_per_site,
+    an_undo_puts_the_comment_back_announces_it_and_takes_back_the_approval,
+    racing_undos_reopen_a_comment_exactly_once,
 );
 
 fn embedded_at(dir: &std::path::Path, now_ms: u64) -> EmbeddedStore {
@@ -795,4 +964,70 @@ async fn redis_keeps_held_decisions_without_expiry_and_expires_the_rest() {
             assert!(ttl_ms > 0, "{key} must expire (PTTL {ttl_ms})");
         }
     }
+}
+
+#[tokio::test]
+async fn embedded_undo_history_and_its_events_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = embedded_at(dir.path(), 0);
+    store
+        .record(record("s", "h", Action::Hold, 1, Some("x")))
+        .await
+        .unwrap();
+    let found = resolved_and_found(&store, "h", "lan", Action::Approve).await;
+    store
+        .reopen(&found, found.reopened("lan", "nhầm", 200).unwrap())
+        .await
+        .unwrap();
+    let before = store.decision_events("s", None, 10).await.unwrap();
+    drop(store);
+
+    let reopened = embedded_at(dir.path(), 1_000);
+    assert_eq!(reopened.decision_events("s", None, 10).await.unwrap(), before);
+    assert_eq!(
+        before.iter().map(|e| e.action).collect::<Vec<_>>(),
+        [Action::Approve, Action::Hold]
+    );
+    assert_eq!(reopened.held("s").await.unwrap().len(), 1);
+    assert_eq!(reopened.approved_count("s", "x").await.unwrap(), 0);
+    // The next event gets a later cursor than the replayed ones.
+    reopened.resolve("s", "h", by("lan", Action::Reject)).await.unwrap();
+    let after = reopened.decision_events("s", Some(before[1].cursor), 10).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].action, Action::Reject);
+}
+
+#[tokio::test]
+async fn redis_keeps_a_reopened_decision_without_expiry_in_the_held_queue() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, Duration::from_millis(200)).await;
+    store.record(record("s", "h", Action::Hold, 7, None)).await.unwrap();
+    let found = resolved_and_found(&store, "h", "lan", Action::Reject).await;
+    let mut conn = server.connection().await;
+    let ttl = |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("PTTL")
+                .arg("modgate:{s}:decision:h")
+                .query_async::<i64>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        ttl(&mut conn).await > 0,
+        "a resolved decision expires with the retention"
+    );
+    store
+        .reopen(&found, found.reopened("lan", "", 100).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ttl(&mut conn).await, -1, "held again: waits for a moderator");
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg("modgate:{s}:held")
+        .arg("h")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(score, Some(7.0), "queued at its first hold time");
 }

@@ -5,6 +5,9 @@
 //! moderators configured, which the configuration allows only on loopback, a local
 //! moderator named "local" needs no token.
 
+mod labels;
+mod undo;
+
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -305,8 +308,30 @@ impl proto::review_server::Review for ReviewService {
             }
             let sites = self.sites_for(&moderator, "")?;
             let held = self.held(&sites).await?;
-            let Some(target) = held.into_iter().find(|r| r.moderation_id == request.moderation_id) else {
-                return Err(not_held(&request.moderation_id));
+            let target = match held.into_iter().find(|r| r.moderation_id == request.moderation_id) {
+                Some(target) => target,
+                // Not in the queue: perhaps resolved a moment ago by another moderator.
+                // Found through the decision events, the late attempt is audited too.
+                None => match self.find_decided(&sites, &request.moderation_id).await? {
+                    Some(record) if record.is_held() => record,
+                    Some(record) => {
+                        let by = already_resolved(&record);
+                        self.audit(
+                            &moderator,
+                            &record,
+                            action,
+                            record.effective_action(),
+                            by.clone(),
+                            &request.note,
+                        )
+                        .await?;
+                        return Err(Status::new(
+                            Code::Aborted,
+                            format!("comment {:?}: {by}", record.comment_id),
+                        ));
+                    }
+                    None => return Err(not_held(&request.moderation_id)),
+                },
             };
             let resolution = Resolution {
                 action,
@@ -534,6 +559,41 @@ impl proto::review_server::Review for ReviewService {
             .rpc("AuditLog", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
         result.map(Response::new)
     }
+
+    async fn undo(&self, request: Request<proto::UndoRequest>) -> Result<Response<proto::UndoResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = async {
+            let moderator = self.moderator(&metadata)?;
+            self.undo_inner(moderator, request).await
+        }
+        .await;
+        self.metrics
+            .rpc("Undo", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result.map(Response::new)
+    }
+
+    async fn export_labels(
+        &self,
+        request: Request<proto::ExportLabelsRequest>,
+    ) -> Result<Response<proto::ExportLabelsResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = async {
+            let moderator = self.moderator(&metadata)?;
+            self.export_labels_inner(moderator, request).await
+        }
+        .await;
+        self.metrics
+            .rpc("ExportLabels", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result.map(Response::new)
+    }
+}
+
+/// Who resolved a comment that is no longer held, for a moderator who came too late.
+fn already_resolved(record: &DecisionRecord) -> String {
+    record.resolution.as_ref().map_or_else(
+        || "not held any more".to_string(),
+        |r| format!("already resolved by {} ({})", r.moderator, r.action.as_str()),
+    )
 }
 
 fn not_held(moderation_id: &str) -> Status {

@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod feedback;
 pub mod metrics;
 pub mod model;
 pub mod scorer;

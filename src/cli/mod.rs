@@ -8,6 +8,7 @@
 //!   model that does not load, a server that cannot be reached.
 
 mod classifier;
+mod labels;
 mod queue;
 mod review;
 mod serve;
@@ -27,7 +28,7 @@ pub use serve::ServeArgs;
 #[derive(Debug, Parser)]
 #[command(name = "modgate", version, propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 ok; 1 the answer was no (check: the comment would be held or rejected; queue approve/reject: some comments were not resolved; webhooks retry: some ids were not dead letters); 2 usage, input, configuration or connection error."
+    after_help = "Exit codes: 0 ok; 1 the answer was no (check: the comment would be held or rejected; queue approve/reject/undo: some comments were not resolved or undone; webhooks retry: some ids were not dead letters); 2 usage, input, configuration or connection error."
 )]
 pub struct Cli {
     /// When to colour output: auto colours terminals unless NO_COLOR is set.
@@ -54,7 +55,7 @@ pub enum Command {
     Eval(EvalArgs),
     /// Train a model from labelled JSONL files or folders of them.
     Train(TrainArgs),
-    /// Review held comments on a running server: list, show, approve, reject.
+    /// Review held comments on a running server: list, show, approve, reject, undo.
     Queue(queue::QueueArgs),
     /// Work through held comments interactively, one key per comment (needs a terminal).
     ///
@@ -67,6 +68,8 @@ pub enum Command {
     Stats(queue::StatsArgs),
     /// Decision webhooks that failed every retry: list them, send them again.
     Webhooks(webhooks::WebhooksArgs),
+    /// Moderators' decisions as training data: `labels export` writes JSONL for `train`.
+    Labels(labels::LabelsArgs),
 }
 
 /// Where a model comes from: a file, or the one built into this binary.
@@ -118,6 +121,7 @@ pub fn run() -> ExitCode {
         Command::Audit(args) => queue::audit(args),
         Command::Stats(args) => queue::stats(args),
         Command::Webhooks(args) => webhooks::webhooks(args),
+        Command::Labels(args) => labels::labels(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -93,6 +93,25 @@ pub enum QueueCommand {
     Approve(ResolveArgs),
     /// Reject held comments (do not publish them) by moderation id.
     Reject(ResolveArgs),
+    /// Take back your own approvals or rejections: the comments go back in the held queue
+    /// and the CMS is told (a HOLD decision event: unpublish if you published). Only
+    /// within the site's undo window (`undo_window_seconds`, default 120 s). Exit 1 when
+    /// some could not be undone (another moderator's decision, too old, or someone was
+    /// first).
+    Undo(UndoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// Moderation ids of comments you approved or rejected.
+    #[arg(required = true, value_name = "MODERATION_ID")]
+    pub ids: Vec<String>,
+    /// Why, kept in the audit log.
+    #[arg(long, default_value = "")]
+    pub note: String,
+    /// One JSON object per id, in an array, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +143,7 @@ pub fn queue(args: QueueArgs) -> Result<Outcome, CliError> {
             QueueCommand::Show { id, json } => show(&mut client, token.as_deref(), id, json).await,
             QueueCommand::Approve(r) => resolve(&mut client, token.as_deref(), proto::Action::Approve, r).await,
             QueueCommand::Reject(r) => resolve(&mut client, token.as_deref(), proto::Action::Reject, r).await,
+            QueueCommand::Undo(u) => undo(&mut client, token.as_deref(), u).await,
         }
     })
 }
@@ -412,6 +432,65 @@ async fn resolve(
                 results.push((
                     serde_json::json!({"moderation_id": id, "ok": false, "error": status.message()}),
                     format!("{id}  not resolved: {}", status.message()),
+                ));
+            }
+            Err(status) => return Err(fatal(status)),
+        }
+    }
+    if args.json {
+        let items: Vec<serde_json::Value> = results.into_iter().map(|(j, _)| j).collect();
+        print(&format!("{}\n", serde_json::Value::Array(items)))?;
+    } else {
+        let lines: Vec<String> = results.into_iter().map(|(_, line)| line).collect();
+        print(&format!("{}\n", lines.join("\n")))?;
+    }
+    Ok(if all_done { Outcome::Ok } else { Outcome::CheckFailed })
+}
+
+async fn undo(client: &mut ReviewClient<Channel>, token: Option<&str>, args: UndoArgs) -> Result<Outcome, CliError> {
+    let mut all_done = true;
+    let mut results = Vec::new();
+    for id in &args.ids {
+        let outcome = client
+            .undo(request(
+                proto::UndoRequest {
+                    moderation_id: id.clone(),
+                    note: args.note.clone(),
+                },
+                token,
+            )?)
+            .await;
+        match outcome {
+            Ok(response) => {
+                let r = response.into_inner();
+                let line = format!(
+                    "{}  {}/{}  {} undone, back in the queue",
+                    r.moderation_id,
+                    r.site_id,
+                    r.comment_id,
+                    action_name(r.undone_action)
+                );
+                results.push((
+                    serde_json::json!({
+                        "moderation_id": r.moderation_id, "site_id": r.site_id, "comment_id": r.comment_id,
+                        "undone_action": action_name(r.undone_action),
+                        "final_action": action_name(r.final_action), "ok": true,
+                    }),
+                    line,
+                ));
+            }
+            // Refused for this comment only (not yours, too old, someone was first, or
+            // unknown): the others are still tried; the exit code says some failed.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::Aborted | tonic::Code::NotFound | tonic::Code::FailedPrecondition
+                ) =>
+            {
+                all_done = false;
+                results.push((
+                    serde_json::json!({"moderation_id": id, "ok": false, "error": status.message()}),
+                    format!("{id}  not undone: {}", status.message()),
                 ));
             }
             Err(status) => return Err(fatal(status)),

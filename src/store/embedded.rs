@@ -21,11 +21,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::embedded_outbox::{EventLog, WebhookState, event_of};
+use super::embedded_outbox::{EventLog, WebhookState, event_of, reopening_event_of};
 use super::events::new_event_id;
 use super::{
-    AuditEntry, DeadLetter, DecisionEvent, DecisionRecord, EventCursor, EventStamp, Recorded, Resolution, Resolved,
-    SeenBefore, Store, StoreError,
+    AuditEntry, DeadLetter, DecisionEvent, DecisionRecord, EventCursor, EventStamp, Recorded, Reopened, Resolution,
+    Resolved, SeenBefore, Store, StoreError,
 };
 use crate::policy::Action;
 
@@ -352,6 +352,15 @@ impl EmbeddedStore {
         Ok(())
     }
 
+    /// An approval taken back (undone): the author's trust drops by one, never below zero.
+    fn uncount_approval(&self, site_id: &str, author_key: &str) {
+        let key = (site_id.to_string(), author_key.to_string());
+        let mut approved = self.approved.shard(&key);
+        if let Some(count) = approved.get_mut(&key) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
     fn count_approval(&self, site_id: &str, author_key: &str) {
         let key = (site_id.to_string(), author_key.to_string());
         *self.approved.shard(&key).entry(key).or_default() += 1;
@@ -494,6 +503,60 @@ impl Store for EmbeddedStore {
         Ok(Resolved::Done(Box::new(resolved)))
     }
 
+    async fn reopen(&self, expected: &DecisionRecord, reopened: DecisionRecord) -> Result<Reopened, StoreError> {
+        let key = (expected.site_id.clone(), expected.comment_id.clone());
+        let mut log = self.log.lock().expect("store log lock");
+        let mut records = self.records.shard(&key);
+        let Some(current) = records.get(&key).cloned() else {
+            return Ok(Reopened::NotFound);
+        };
+        // The compare of the compare-and-set: both locks are held, so nothing changes
+        // the record between this check and the write below.
+        if current.as_ref() != expected {
+            return Ok(Reopened::Changed(Box::new(DecisionRecord::clone(&current))));
+        }
+        if reopened.reopenings.is_empty() {
+            // Not made by `DecisionRecord::reopened`: nothing to write.
+            return Ok(Reopened::Changed(Box::new(DecisionRecord::clone(&current))));
+        }
+        let mut events = self.events.lock().expect("event log lock");
+        let mut reopened = reopened;
+        let at_ms = reopened.reopenings.last().map_or(0, |r| r.at_ms);
+        if let Some(reopening) = reopened.reopenings.last_mut() {
+            reopening.event = Some(EventStamp {
+                cursor: events.next_cursor(at_ms),
+                event_id: new_event_id(),
+            });
+        }
+        let event = reopening_event_of(&reopened).expect("stamped above");
+        append(&mut log, &self.path, &reopened)?;
+        drop(log);
+        let taken_back = (expected.effective_action() == Action::Approve)
+            .then(|| expected.author_key.clone())
+            .flatten();
+        records.insert(key, Arc::new(reopened.clone()));
+        drop(records);
+        events.push(event);
+        drop(events);
+        if let Some(author) = taken_back {
+            self.uncount_approval(&expected.site_id, &author);
+        }
+        Ok(Reopened::Done(Box::new(reopened)))
+    }
+
+    async fn recent_decision_events(
+        &self,
+        site_id: &str,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<DecisionEvent>, StoreError> {
+        Ok(self
+            .events
+            .lock()
+            .expect("event log lock")
+            .recent(site_id, since_ms, limit))
+    }
+
     async fn decision_events(
         &self,
         site_id: &str,
@@ -633,6 +696,7 @@ mod tests {
             text: Some(format!("text of {comment}")),
             final_action: None,
             resolution: None,
+            reopenings: Vec::new(),
         }
     }
 

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::events::DECISION_EVENTS_KEPT;
-use super::{DeadLetter, DecisionEvent, DecisionRecord, EventCursor, StoreError};
+use super::{DeadLetter, DecisionEvent, DecisionRecord, EventCursor, EventStamp, Resolution, StoreError};
+use crate::policy::Action;
 
 const POSITIONS_FILE: &str = "webhook-positions.json";
 const DEAD_LETTERS_FILE: &str = "dead-letters.jsonl";
@@ -34,7 +35,7 @@ pub(super) struct EventLog {
 impl EventLog {
     /// The index of the events stamped on `records` (any order).
     pub(super) fn rebuild<'a>(records: impl IntoIterator<Item = &'a DecisionRecord>) -> Self {
-        let mut events: Vec<DecisionEvent> = records.into_iter().filter_map(event_of).collect();
+        let mut events: Vec<DecisionEvent> = records.into_iter().flat_map(events_of).collect();
         events.sort_by_key(|e| e.cursor);
         let mut log = Self::default();
         for event in events {
@@ -66,23 +67,94 @@ impl EventLog {
         let start = after.map_or(0, |a| events.partition_point(|e| e.cursor <= a));
         events.iter().skip(start).take(limit).cloned().collect()
     }
+
+    /// The site's events appended at or after `since_ms`, newest first, at most `limit`.
+    pub(super) fn recent(&self, site_id: &str, since_ms: u64, limit: usize) -> Vec<DecisionEvent> {
+        let Some(events) = self.by_site.get(site_id) else {
+            return Vec::new();
+        };
+        events
+            .iter()
+            .rev()
+            .take_while(|e| e.cursor.ms >= since_ms)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
 }
 
-/// The event a resolved record announces, if it was stamped with one.
+/// The event a resolved record's current resolution announces, if it was stamped.
 pub(super) fn event_of(record: &DecisionRecord) -> Option<DecisionEvent> {
     let resolution = record.resolution.as_ref()?;
+    resolution_event(record, resolution)
+}
+
+/// The HOLD event of a record's newest reopening, if it was stamped.
+pub(super) fn reopening_event_of(record: &DecisionRecord) -> Option<DecisionEvent> {
+    let reopening = record.reopenings.last()?;
+    let stamp = reopening.event.as_ref()?;
+    Some(stamped(
+        record,
+        stamp,
+        Action::Hold,
+        &reopening.moderator,
+        &reopening.note,
+        reopening.at_ms,
+    ))
+}
+
+/// Every event a record's history announced, in the order they happened: each undone
+/// resolution and the HOLD that took it back, then the resolution in force.
+fn events_of(record: &DecisionRecord) -> Vec<DecisionEvent> {
+    let mut events = Vec::new();
+    for reopening in &record.reopenings {
+        events.extend(resolution_event(record, &reopening.undone));
+        if let Some(stamp) = &reopening.event {
+            events.push(stamped(
+                record,
+                stamp,
+                Action::Hold,
+                &reopening.moderator,
+                &reopening.note,
+                reopening.at_ms,
+            ));
+        }
+    }
+    events.extend(event_of(record));
+    events
+}
+
+fn resolution_event(record: &DecisionRecord, resolution: &Resolution) -> Option<DecisionEvent> {
     let stamp = resolution.event.as_ref()?;
-    Some(DecisionEvent {
+    Some(stamped(
+        record,
+        stamp,
+        resolution.action,
+        &resolution.moderator,
+        &resolution.note,
+        resolution.at_ms,
+    ))
+}
+
+fn stamped(
+    record: &DecisionRecord,
+    stamp: &EventStamp,
+    action: Action,
+    moderator: &str,
+    note: &str,
+    at_ms: u64,
+) -> DecisionEvent {
+    DecisionEvent {
         cursor: stamp.cursor,
         event_id: stamp.event_id.clone(),
         site_id: record.site_id.clone(),
         comment_id: record.comment_id.clone(),
         moderation_id: record.moderation_id.clone(),
-        action: resolution.action,
-        moderator: resolution.moderator.clone(),
-        note: resolution.note.clone(),
-        decided_at_ms: resolution.at_ms,
-    })
+        action,
+        moderator: moderator.to_string(),
+        note: note.to_string(),
+        decided_at_ms: at_ms,
+    }
 }
 
 /// One line of the dead-letter file.

@@ -91,7 +91,7 @@ pub struct EventStamp {
     pub event_id: String,
 }
 
-/// A moderator's final decision on a held comment, as the CMS learns it.
+/// A moderator's decision on a held comment (or its undoing), as the CMS learns it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecisionEvent {
     /// Where it sits in its site's log (set by the store that appended it).
@@ -102,7 +102,9 @@ pub struct DecisionEvent {
     pub site_id: String,
     pub comment_id: String,
     pub moderation_id: String,
-    /// Approve or reject: the action now in force for the comment.
+    /// The action now in force for the comment: approve or reject, or HOLD when the
+    /// moderator undid their decision and the comment is back in moderation (a CMS that
+    /// published it on an earlier APPROVE unpublishes it).
     pub action: Action,
     /// The moderator's name, as configured.
     pub moderator: String,

@@ -16,6 +16,7 @@ use crate::limits::{Limited, RateBucket};
 
 pub use embedded::EmbeddedStore;
 pub use events::{DeadLetter, DecisionEvent, EventCursor, EventStamp};
+
 pub use redis_store::{RedisLink, RedisStore, SharedConnection};
 
 use crate::classify::Scores;
@@ -54,6 +55,29 @@ pub struct DecisionRecord {
     /// Who resolved it, how and when (with `final_action`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<Resolution>,
+    /// Resolutions a moderator took back (`Review.Undo`), oldest first. Kept so the
+    /// history stays readable and, on the embedded store, so the decision-event log
+    /// (which is rebuilt from the records) still holds the undone decision and the HOLD
+    /// event that reopened it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reopenings: Vec<Reopening>,
+}
+
+/// A moderator putting a resolved comment back in the held queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reopening {
+    /// The resolution taken back, as it was (with its event on the embedded store).
+    pub undone: Resolution,
+    /// Who undid it (today always the moderator who resolved it).
+    pub moderator: String,
+    /// Free text from the moderator (may be empty).
+    pub note: String,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The HOLD event announcing the reopening, on the embedded store (like
+    /// [`Resolution::event`]); `None` on Redis, which keeps events in a stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventStamp>,
 }
 
 /// A moderator's decision on a held comment.
@@ -104,6 +128,18 @@ pub enum Resolved {
     NotFound,
 }
 
+/// The outcome of putting a resolved comment back in the held queue.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reopened {
+    /// Reopened: the record as it is now (held again).
+    Done(Box<DecisionRecord>),
+    /// The record changed since it was read (another undo, or a resolution after an
+    /// undo, came first): nothing was written. The record as it is.
+    Changed(Box<DecisionRecord>),
+    /// No decision for this comment any more (it expired).
+    NotFound,
+}
+
 impl DecisionRecord {
     /// This record resolved by `resolution`.
     pub fn resolved(&self, resolution: Resolution) -> Self {
@@ -112,6 +148,23 @@ impl DecisionRecord {
             resolution: Some(resolution),
             ..self.clone()
         }
+    }
+
+    /// This record with its resolution taken back: held again, the reopening recorded.
+    /// `None` when it has no resolution to take back.
+    pub fn reopened(&self, moderator: &str, note: &str, at_ms: u64) -> Option<Self> {
+        let undone = self.resolution.clone()?;
+        let mut reopened = self.clone();
+        reopened.final_action = None;
+        reopened.resolution = None;
+        reopened.reopenings.push(Reopening {
+            undone,
+            moderator: moderator.to_string(),
+            note: note.to_string(),
+            at_ms,
+            event: None,
+        });
+        Some(reopened)
     }
 }
 
@@ -274,6 +327,43 @@ pub trait Store: Send + Sync {
     /// `Done`; the other sees `NotHeld` with the winner's record. A `Done` resolution has
     /// appended its [`DecisionEvent`] to the site's log in the same atomic write.
     async fn resolve(&self, site_id: &str, comment_id: &str, resolution: Resolution) -> Result<Resolved, StoreError>;
+
+    /// Puts a resolved comment back in the held queue, as a compare-and-set: written only
+    /// if the stored record still equals `expected` (the one the caller checked the undo
+    /// window and the moderator against), so of two racing undos, or an undo racing a
+    /// resolution, exactly one takes effect. In the same atomic write: the record is held
+    /// again (kept without expiry, like any held comment), an approval the undone
+    /// resolution counted for the author is taken back, and a HOLD [`DecisionEvent`] is
+    /// appended to the site's log so the CMS learns the comment is back in moderation.
+    /// `reopened` is `expected.reopened(..)`.
+    async fn reopen(&self, expected: &DecisionRecord, reopened: DecisionRecord) -> Result<Reopened, StoreError>;
+
+    /// The site's newest decision events, newest first, at most `limit`, stopping at the
+    /// first one appended before `since_ms`. How a comment that left the queue is found
+    /// by its moderation id: the events name it, and an undo (or a late resolution) is
+    /// about a recent decision.
+    async fn recent_decision_events(
+        &self,
+        site_id: &str,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<DecisionEvent>, StoreError>;
+
+    /// The record of a comment resolved since `since_ms`, by moderation id: the newest
+    /// event naming it (at most `limit` events are looked at), then its record.
+    async fn find_decided(
+        &self,
+        site_id: &str,
+        moderation_id: &str,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Option<DecisionRecord>, StoreError> {
+        let events = self.recent_decision_events(site_id, since_ms, limit).await?;
+        match events.into_iter().find(|e| e.moderation_id == moderation_id) {
+            Some(event) => self.get(site_id, &event.comment_id).await,
+            None => Ok(None),
+        }
+    }
 
     /// The site's decision events after `after` (`None`: from the oldest kept), oldest
     /// first, at most `limit`.

@@ -6,7 +6,7 @@
 //!
 //! | key | holds | lives |
 //! | --- | --- | --- |
-//! | `modgate:{site}:decision:<comment id>` | the decision record (JSON) | the site's retention; held ones until resolved |
+//! | `modgate:{site}:decision:<comment id>` | the decision record (JSON) | the site's retention; held ones (undone ones too) until resolved |
 //! | `modgate:{site}:held` | sorted set of held comment ids, by decision time | while non-empty |
 //! | `modgate:{site}:seen:<fingerprint>` | sightings of one text, by time | the duplicate window |
 //! | `modgate:{site}:seen:<fingerprint>:<author>` | the same, for one author | the duplicate window |
@@ -37,7 +37,7 @@ mod outbox;
 use super::events::{DECISION_EVENTS_KEPT, new_event_id};
 use super::{
     Admission, AdmissionRequest, AuditEntry, DeadLetter, DecisionEvent, DecisionRecord, EventCursor, Recorded,
-    Resolution, Resolved, SeenBefore, Store, StoreError,
+    Reopened, Resolution, Resolved, SeenBefore, Store, StoreError,
 };
 use crate::limits::{GCRA, RateBucket};
 use crate::policy::Action;
@@ -112,6 +112,35 @@ if ARGV[4] == '1' then
   redis.call('PEXPIRE', KEYS[3], ARGV[6])
 end
 local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'event', ARGV[7])
+return {1, id}
+";
+
+/// A moderator's undo, as a compare-and-set like [`RESOLVE_SCRIPT`]: written only if the
+/// decision is still the resolved one the undo was checked against, so of two racing
+/// undos (or an undo and a resolution after an earlier undo) exactly one wins. The
+/// comment goes back in the held queue at its first hold time, its decision loses its
+/// expiry (held decisions wait for a moderator), the approval the undone resolution
+/// counted for the author is taken back, and the HOLD event is appended, all in one
+/// script, so the CMS hears of every undo that took effect and of no other.
+/// KEYS: decision, held queue, author's approval counter (or the decision key again),
+///       decision-event stream
+/// ARGV: the decision as read, the reopened decision, comment id, first held at (ms),
+///       take an approval back (0/1), event JSON, events kept
+/// Returns {1, event stream id} when written, else {0, the decision as it is now or ''}.
+const REOPEN_SCRIPT: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current ~= ARGV[1] then
+  return {0, current or ''}
+end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+if ARGV[5] == '1' then
+  local approved = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if approved > 0 then
+    redis.call('DECR', KEYS[3])
+  end
+end
+local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'event', ARGV[6])
 return {1, id}
 ";
 
@@ -375,6 +404,7 @@ pub struct RedisStore {
     record_script: redis::Script,
     replace_script: redis::Script,
     resolve_script: redis::Script,
+    reopen_script: redis::Script,
     seen_script: redis::Script,
     admit_script: redis::Script,
     lease_script: redis::Script,
@@ -397,6 +427,7 @@ impl RedisStore {
             record_script: redis::Script::new(RECORD_SCRIPT),
             replace_script: redis::Script::new(REPLACE_SCRIPT),
             resolve_script: redis::Script::new(RESOLVE_SCRIPT),
+            reopen_script: redis::Script::new(REOPEN_SCRIPT),
             seen_script: redis::Script::new(&format!("{SIGHTINGS_LIB}\n{SEEN_BODY}")),
             admit_script: redis::Script::new(&format!("{GCRA}\n{SIGHTINGS_LIB}\n{ADMIT_BODY}")),
             lease_script: redis::Script::new(outbox::LEASE_SCRIPT),
@@ -555,6 +586,77 @@ impl Store for RedisStore {
             (_, "") => Ok(Resolved::NotFound),
             (_, now) => Ok(Resolved::NotHeld(Box::new(parse(now)?))),
         }
+    }
+
+    async fn reopen(&self, expected: &DecisionRecord, reopened: DecisionRecord) -> Result<Reopened, StoreError> {
+        let site_id = expected.site_id.as_str();
+        let decision_key = key(site_id, &format!("decision:{}", expected.comment_id));
+        // The compare runs on the bytes Redis holds (read here, compared again inside the
+        // script), not on a re-serialization of `expected`, which need not match them
+        // byte for byte (a record written by an older version, say).
+        let read_key = decision_key.clone();
+        let json: Option<String> = self
+            .link
+            .run(|mut conn| async move { redis::cmd("GET").arg(read_key).query_async(&mut conn).await })
+            .await?;
+        let Some(json) = json else {
+            return Ok(Reopened::NotFound);
+        };
+        let current = parse(&json)?;
+        if &current != expected {
+            return Ok(Reopened::Changed(Box::new(current)));
+        }
+        // Not made by `DecisionRecord::reopened`: nothing to write.
+        let Some(reopening) = reopened.reopenings.last() else {
+            return Ok(Reopened::Changed(Box::new(current)));
+        };
+        let taken_back = expected
+            .author_key
+            .as_deref()
+            .filter(|_| expected.effective_action() == Action::Approve);
+        let event = DecisionEvent {
+            // The stream id the script's XADD gives it is the cursor; this one is not stored.
+            cursor: EventCursor::default(),
+            event_id: new_event_id(),
+            site_id: site_id.to_string(),
+            comment_id: expected.comment_id.clone(),
+            moderation_id: expected.moderation_id.clone(),
+            action: Action::Hold,
+            moderator: reopening.moderator.clone(),
+            note: reopening.note.clone(),
+            decided_at_ms: reopening.at_ms,
+        };
+        let mut invocation = self.reopen_script.prepare_invoke();
+        invocation
+            .key(&decision_key)
+            .key(key(site_id, "held"))
+            .key(taken_back.map_or_else(|| decision_key.clone(), |a| key(site_id, &format!("approved:{a}"))))
+            .key(key(site_id, "decision-events"))
+            .arg(json)
+            .arg(serde_json::to_string(&reopened).expect("records serialize"))
+            .arg(&expected.comment_id)
+            .arg(expected.decided_at_ms)
+            .arg(u8::from(taken_back.is_some()))
+            .arg(serde_json::to_string(&event).expect("events serialize"))
+            .arg(DECISION_EVENTS_KEPT);
+        let (written, answer): (u8, String) = self
+            .link
+            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        match (written, answer.as_str()) {
+            (1, _) => Ok(Reopened::Done(Box::new(reopened))),
+            (_, "") => Ok(Reopened::NotFound),
+            (_, now) => Ok(Reopened::Changed(Box::new(parse(now)?))),
+        }
+    }
+
+    async fn recent_decision_events(
+        &self,
+        site_id: &str,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<DecisionEvent>, StoreError> {
+        self.events_since_newest_first(site_id, since_ms, limit).await
     }
 
     async fn decision_events(

@@ -23,6 +23,23 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 ";
 
+/// Stream entries (id, [("event", JSON)]) as events, the id as their cursor.
+fn entries_to_events(entries: Vec<(String, Vec<(String, String)>)>) -> Result<Vec<DecisionEvent>, StoreError> {
+    let mut events = Vec::with_capacity(entries.len());
+    for (id, fields) in entries {
+        let cursor: EventCursor = id
+            .parse()
+            .map_err(|e| StoreError::Unavailable(format!("redis stream id: {e}")))?;
+        for (_, json) in fields {
+            let mut event: DecisionEvent = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Unavailable(format!("redis holds an unreadable decision event: {e}")))?;
+            event.cursor = cursor;
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
 impl RedisStore {
     pub(super) async fn events_after(
         &self,
@@ -46,19 +63,32 @@ impl RedisStore {
                     .await
             })
             .await?;
-        let mut events = Vec::with_capacity(entries.len());
-        for (id, fields) in entries {
-            let cursor: EventCursor = id
-                .parse()
-                .map_err(|e| StoreError::Unavailable(format!("redis stream id: {e}")))?;
-            for (_, json) in fields {
-                let mut event: DecisionEvent = serde_json::from_str(&json)
-                    .map_err(|e| StoreError::Unavailable(format!("redis holds an unreadable decision event: {e}")))?;
-                event.cursor = cursor;
-                events.push(event);
-            }
-        }
-        Ok(events)
+        entries_to_events(entries)
+    }
+
+    /// The stream read backwards down to the first id at `since_ms` (stream ids are the
+    /// milliseconds Redis appended at).
+    pub(super) async fn events_since_newest_first(
+        &self,
+        site_id: &str,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<DecisionEvent>, StoreError> {
+        let stream = key(site_id, "decision-events");
+        let entries: Vec<(String, Vec<(String, String)>)> = self
+            .link
+            .run(|mut conn| async move {
+                redis::cmd("XREVRANGE")
+                    .arg(stream)
+                    .arg("+")
+                    .arg(format!("{since_ms}-0"))
+                    .arg("COUNT")
+                    .arg(limit)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        entries_to_events(entries)
     }
 
     pub(super) async fn delivered_position(&self, site_id: &str) -> Result<Option<EventCursor>, StoreError> {
