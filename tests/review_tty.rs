@@ -198,7 +198,7 @@ async fn a_moderator_clears_a_hundred_comments_with_one_key_each() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quitting_sends_the_last_decision_and_leaves_the_rest() {
+async fn undo_takes_back_decisions_and_quitting_sends_the_last() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(&config(dir.path(), ""), &dir.path().join("data"));
     let mut cms = connect(server.addr).await;
@@ -214,6 +214,19 @@ async fn quitting_sends_the_last_decision_and_leaves_the_rest() {
     );
     let first = terminal.wait_for("the first comment", |s| s.contains("1 of 3"));
     assert!(!first.contains("\x1b[1;31m"), "NO_COLOR still coloured: {first:?}");
+    // Reject k0; approve k1, which sends k0's rejection.
+    terminal.press("r");
+    terminal.wait_for("the second comment", |s| s.contains("2 of 3"));
+    terminal.press("a");
+    terminal.wait_for("the third comment", |s| s.contains("3 of 3"));
+    // The first undo forgets k1's approval (never sent); the second asks the server to
+    // take back k0's rejection.
+    terminal.press("u");
+    let back = terminal.wait_for("k1 again", |s| s.contains("2 of 3"));
+    assert!(back.contains("undone: APPROVE"), "{back}");
+    terminal.press("u");
+    let back = terminal.wait_for("k0 again", |s| s.contains("1 of 3"));
+    assert!(back.contains("undone on the server: REJECT"), "{back}");
     terminal.press("s");
     terminal.wait_for("the second comment", |s| s.contains("2 of 3"));
     terminal.press("r");
@@ -225,15 +238,17 @@ async fn quitting_sends_the_last_decision_and_leaves_the_rest() {
     assert_eq!(status.code(), Some(0), "{output}");
     assert!(output.contains("0 approved, 1 rejected, 1 skipped"), "{output}");
     assert!(output.contains("1 left in the queue"), "{output}");
-    let decision = cms
-        .get_decision(GetDecisionRequest {
-            site_id: "default".into(),
-            comment_id: "k1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(decision.action(), Action::Reject);
+    for (comment_id, action) in [("k0", Action::Hold), ("k1", Action::Reject), ("k2", Action::Hold)] {
+        let decision = cms
+            .get_decision(GetDecisionRequest {
+                site_id: "default".into(),
+                comment_id: comment_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(decision.action(), action, "{comment_id}");
+    }
 }
 
 #[test]

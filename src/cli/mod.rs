@@ -59,8 +59,10 @@ pub enum Command {
     Queue(queue::QueueArgs),
     /// Work through held comments interactively, one key per comment (needs a terminal).
     ///
-    /// Keys: a approve, r reject, s skip, u undo the last decision (it is sent when you press
-    /// the next key), q quit (sends it). Exit 0, or 1 if the server refused a decision.
+    /// Keys: a approve, r reject, s skip, u undo (the last decision is sent when you press the
+    /// next key, so the first u just forgets it; further u's ask the server to undo, within
+    /// the site's undo window), q quit (sends the last decision). Exit 0, or 1 if the server
+    /// refused a decision.
     Review(review::ReviewArgs),
     /// What moderators did on a site, newest first (from a running server).
     Audit(queue::AuditArgs),

@@ -6,9 +6,10 @@
 //!
 //! Why it never makes the moderator wait: the next comments' details are fetched while the
 //! current one is on screen, and a decision is sent in the background. A decision is held
-//! back until the moderator's next key, which is what makes `u` free: undoing a decision
-//! not yet sent is just forgetting it. Quitting (or Ctrl-C, read as a key in raw mode)
-//! sends the last decision before leaving.
+//! back until the moderator's next key, which is what makes the first `u` free: undoing a
+//! decision not yet sent is just forgetting it. Further `u`s take back decisions already
+//! sent, newest first, with the server's `Undo` (within the site's undo window). Quitting
+//! (or Ctrl-C, read as a key in raw mode) sends the last decision before leaving.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Read, Write};
@@ -312,7 +313,13 @@ impl Session {
                         index = previous.index;
                         self.outcomes[index] = None;
                     }
-                    None => notice = "nothing to undo: decisions already sent stay sent".into(),
+                    None => match self.undo_sent().await? {
+                        Some((previous, message)) => {
+                            index = previous;
+                            notice = message;
+                        }
+                        None => notice = "nothing to undo".into(),
+                    },
                 },
                 Key::Quit => break,
             }
@@ -321,6 +328,46 @@ impl Session {
             self.send(previous);
         }
         Ok(self.finish().await)
+    }
+
+    /// Takes back the last decision already sent, with the server's `Undo` (the server
+    /// allows it within the site's undo window). Returns the comment to show again and
+    /// what to tell the moderator; `None` when nothing was sent.
+    async fn undo_sent(&mut self) -> Result<Option<(usize, String)>, CliError> {
+        let Some((previous, answer)) = self.sent.pop() else {
+            return Ok(None);
+        };
+        let was = match &self.outcomes[previous] {
+            Some(CommentOutcome::Approved) => "APPROVE",
+            _ => "REJECT",
+        };
+        match answer.await {
+            Ok(Ok(())) => {}
+            Ok(Err(refused)) => {
+                self.outcomes[previous] = Some(CommentOutcome::Failed(refused.clone()));
+                return Ok(Some((
+                    previous + 1,
+                    format!("nothing to undo: the server refused it ({refused})"),
+                )));
+            }
+            Err(e) => return Err(CliError::new(format!("send task: {e}"))),
+        }
+        let message = proto::UndoRequest {
+            moderation_id: self.queue[previous].0.clone(),
+            note: String::new(),
+        };
+        match self.client.undo(request(message, self.token.as_deref())?).await {
+            Ok(_) => {
+                self.outcomes[previous] = None;
+                Ok(Some((previous, format!("undone on the server: {was}"))))
+            }
+            // Too late (past the site's window), or another moderator acted since: the
+            // decision stands and the moderator is told why.
+            Err(status) if matches!(status.code(), tonic::Code::FailedPrecondition | tonic::Code::Aborted) => {
+                Ok(Some((previous + 1, format!("cannot undo: {}", status.message()))))
+            }
+            Err(status) => Err(fatal(status)),
+        }
     }
 
     async fn finish(mut self) -> Summary {
@@ -377,7 +424,7 @@ impl Session {
         }
         out.push_str(&format!(
             "\r\n{bold}[a]{reset}pprove  {bold}[r]{reset}eject  {bold}[s]{reset}kip  {}{bold}[q]{reset}uit\r\n",
-            if can_undo {
+            if can_undo || !self.sent.is_empty() {
                 format!("{bold}[u]{reset}ndo  ")
             } else {
                 String::new()
