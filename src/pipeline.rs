@@ -23,7 +23,10 @@ use crate::classify::{ClassifierHandle, HeadKind};
 use crate::config::{CaptchaMode, RedisFailure, ScoreThresholds, SitePolicy, Term};
 use crate::limits::{LimitSubjects, LocalLimiter, RedisLimiter};
 use crate::policy::{Action, ReasonCode, Signal, SiteThresholds, decide, score_signals};
-use crate::store::{Admission, AdmissionRequest, DecisionRecord, Recorded, RedisLink, Sighting, Store, StoreError};
+use crate::store::{
+    Admission, AdmissionRequest, DecisionRecord, DecisionSpool, Recorded, RedisLink, Sighting, SpooledDecision, Store,
+    StoreError,
+};
 use crate::text::{TextAnalysis, TokenKind};
 
 /// A comment that passed validation.
@@ -79,6 +82,8 @@ pub struct Pipeline {
     salt: Vec<u8>,
     /// Serializes calls for the same comment (sharded by key hash).
     comment_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Where decisions wait when shared state is unavailable (Redis only).
+    spool: Option<Arc<DecisionSpool>>,
 }
 
 /// How long identical text counts as a duplicate.
@@ -105,7 +110,18 @@ impl Pipeline {
             verifier: Verifier::default(),
             salt,
             comment_locks,
+            spool: None,
         }
+    }
+
+    /// Keeps decisions that shared state could not take in `spool` until it can.
+    pub fn with_spool(mut self, spool: Arc<DecisionSpool>) -> Self {
+        self.spool = Some(spool);
+        self
+    }
+
+    pub fn spool(&self) -> Option<&Arc<DecisionSpool>> {
+        self.spool.as_ref()
     }
 
     pub fn site(&self, id: &str) -> Option<&SitePolicy> {
@@ -485,13 +501,29 @@ impl Pipeline {
         match recorded {
             Ok(Recorded::New) => Ok(record),
             Ok(Recorded::Existing(existing)) => Ok(*existing),
-            // Answered but not stored: the CMS sees `degraded` and keeps its own copy.
+            // Answered now, stored when shared state is back (the spool), so a comment
+            // held during an outage still reaches the moderators' queue.
             Err(StoreError::Unavailable(reason)) => {
-                tracing::warn!(site = %record.site_id, moderation_id = %record.moderation_id, %reason, "decision not stored: shared state unavailable");
-                Ok(DecisionRecord {
+                let record = DecisionRecord {
                     degraded: true,
                     ..record
-                })
+                };
+                let spooled = match &self.spool {
+                    Some(spool) => {
+                        let decision = SpooledDecision {
+                            replace: retrying_with_captcha,
+                            record: record.clone(),
+                        };
+                        spool.push(decision).await?
+                    }
+                    None => false,
+                };
+                if spooled {
+                    tracing::warn!(site = %record.site_id, moderation_id = %record.moderation_id, %reason, "decision spooled: shared state unavailable");
+                } else {
+                    tracing::error!(site = %record.site_id, moderation_id = %record.moderation_id, %reason, "decision not stored: shared state unavailable and the spool is full");
+                }
+                Ok(record)
             }
             Err(e) => Err(e.into()),
         }

@@ -29,7 +29,7 @@ use crate::decisions::{DecisionFeed, POLL_INTERVAL};
 use crate::limits::RedisLimiter;
 use crate::pipeline::{Pipeline, SharedLimits, now_ms};
 use crate::store::embedded::Retention;
-use crate::store::{EmbeddedStore, RedisLink, RedisStore, Store};
+use crate::store::{DecisionSpool, EmbeddedStore, RedisLink, RedisStore, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -176,14 +176,18 @@ pub async fn prepare(config: Config) -> Result<Prepared, ServeError> {
             mac.finalize().into_bytes().to_vec()
         }
     };
-    let pipeline = Arc::new(Pipeline::new(
+    let mut pipeline = Pipeline::new(
         config.sites.clone(),
         handle,
         store,
         shared_limits,
         salt,
         Altcha::new(altcha_key),
-    ));
+    );
+    if config.redis.is_some() {
+        pipeline = pipeline.with_spool(DecisionSpool::open(&config.data_dir)?);
+    }
+    let pipeline = Arc::new(pipeline);
     Ok(Prepared {
         config,
         pipeline,
@@ -262,6 +266,7 @@ pub async fn run(
         });
     }
     spawn_upkeep(pipeline.clone(), embedded.clone(), stop_rx.clone());
+    spawn_spool_replay(pipeline.clone(), stop_rx.clone());
     spawn_webhook_workers(&config, &feed)?;
 
     let router = tonic::transport::Server::builder()
@@ -367,6 +372,42 @@ fn spawn_upkeep(
         }
     });
 }
+
+/// Every second, hands decisions spooled during a Redis outage to Redis, once it answers;
+/// one last try when the server stops (what is left stays on disk for the next start).
+fn spawn_spool_replay(pipeline: Arc<Pipeline>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(spool) = pipeline.spool().cloned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut second = tokio::time::interval(SPOOL_REPLAY_INTERVAL);
+        loop {
+            let stopping = tokio::select! {
+                _ = second.tick() => false,
+                () = until_stopped(&mut stop) => true,
+            };
+            if !spool.is_empty() {
+                match spool.replay(pipeline.store().as_ref()).await {
+                    Ok(0) => {}
+                    Ok(stored) => {
+                        tracing::info!(
+                            stored,
+                            waiting = spool.len(),
+                            "spooled decisions stored in shared state"
+                        )
+                    }
+                    Err(e) => tracing::error!(error = %e, "rewriting the decision spool failed"),
+                }
+            }
+            if stopping {
+                return;
+            }
+        }
+    });
+}
+
+/// How often the spool is offered to Redis: recovery is noticed within this.
+const SPOOL_REPLAY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Resolves on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
 pub async fn termination_signal() {

@@ -234,3 +234,87 @@ async fn redis_over_tls_with_a_private_certificate_authority() {
         "a certificate from an unknown authority was accepted"
     );
 }
+
+/// Under fail_open a comment answered during an outage is spooled on local disk and
+/// stored in Redis once it is back, by the same process or, after a restart, the next one:
+/// a held comment still reaches the moderators' queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_answered_during_an_outage_reach_redis_when_it_returns() {
+    use modgate::api::proto::ListHeldRequest;
+    use modgate::api::proto::review_client::ReviewClient;
+
+    let redis = RedisServer::start();
+    let sites = "[sites.default]\nredis_failure = \"fail_open\"\nsuspect_terms = [\"trọng tài\"]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let held_text = "Trọng tài trận tối qua bắt dở quá";
+    let server = TestServer::start(&config(&redis, sites), dir.path()).await;
+    let mut client = server.client().await;
+
+    redis.freeze();
+    let during = client
+        .moderate(on_site("default", "o1", held_text, "192.0.2.1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(during.degraded, "{during:?}");
+    assert_eq!(during.action(), Action::Hold, "{during:?}");
+    let approved = client
+        .moderate(on_site("default", "o2", TEXTS[0], "192.0.2.2"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(approved.action(), Action::Approve, "{approved:?}");
+    redis.thaw();
+
+    let find = |client: &mut modgate::api::proto::moderation_client::ModerationClient<tonic::transport::Channel>,
+                comment_id: &'static str| {
+        let mut client = client.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let found = client
+                    .get_decision(GetDecisionRequest {
+                        site_id: "default".into(),
+                        comment_id: comment_id.into(),
+                    })
+                    .await;
+                match found {
+                    Ok(decision) => return decision.into_inner(),
+                    Err(status) => assert!(
+                        Instant::now() < deadline,
+                        "{comment_id} not in Redis 5 s after it came back: {status:?}"
+                    ),
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(find(&mut client, "o1").await.moderation_id, during.moderation_id);
+    assert_eq!(find(&mut client, "o2").await.moderation_id, approved.moderation_id);
+    let mut review = ReviewClient::new(server.channel().await);
+    let held = review.list_held(ListHeldRequest::default()).await.unwrap().into_inner();
+    assert_eq!(held.comments.len(), 1, "{held:?}");
+    assert_eq!(held.comments[0].moderation_id, during.moderation_id);
+    let spool = dir.path().join("decision-spool.jsonl");
+    assert_eq!(std::fs::read_to_string(&spool).unwrap(), "", "the spool is empty again");
+
+    // An outage that outlasts the process: the spool file carries the decision to the
+    // next start.
+    redis.freeze();
+    let late = client
+        .moderate(on_site("default", "o3", held_text, "192.0.2.3"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(late.degraded);
+    server.stop().await;
+    assert!(
+        std::fs::read_to_string(&spool).unwrap().contains(&late.moderation_id),
+        "spooled on disk"
+    );
+    redis.thaw();
+    let restarted = TestServer::start(&config(&redis, sites), dir.path()).await;
+    let mut client = restarted.client().await;
+    assert_eq!(find(&mut client, "o3").await.moderation_id, late.moderation_id);
+    restarted.stop().await;
+}

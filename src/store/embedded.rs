@@ -660,19 +660,19 @@ impl Store for EmbeddedStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::policy::{Decision, ReasonCode, Signal};
     use crate::store::ScoresRecord;
 
-    fn retention() -> Retention {
+    pub(crate) fn retention() -> Retention {
         Retention {
             by_site: HashMap::new(),
             default: Duration::from_secs(3600),
         }
     }
 
-    fn record(comment: &str, action: Action, at: u64) -> DecisionRecord {
+    pub(crate) fn record(comment: &str, action: Action, at: u64) -> DecisionRecord {
         DecisionRecord {
             moderation_id: format!("m-{comment}"),
             site_id: "s".into(),

@@ -7,6 +7,7 @@ pub mod embedded;
 mod embedded_outbox;
 pub mod events;
 pub mod redis_store;
+pub mod spool;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ pub use embedded::EmbeddedStore;
 pub use events::{DeadLetter, DecisionEvent, EventCursor, EventStamp};
 
 pub use redis_store::{RedisLink, RedisStore, SharedConnection};
+pub use spool::{DecisionSpool, SpooledDecision};
 
 use crate::classify::Scores;
 use crate::policy::{Action, Decision};
