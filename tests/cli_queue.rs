@@ -197,3 +197,77 @@ async fn moderators_list_approve_and_reject_held_comments() {
     assert!(stderr.contains("Unauthenticated"), "{stderr}");
     assert!(!stderr.contains("not-a-moderator-token"), "tokens are never echoed");
 }
+
+/// `queue list` filters (reason, age, author) and `approve` of many ids in one call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_filter_by_reason_age_and_author_and_resolve_in_bulk() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("modgate.toml");
+    std::fs::write(
+        &config,
+        "[sites.default]\nsuspect_terms = [\"trọng tài\"]\nhold_new_authors = true\nrate_limits = []\n",
+    )
+    .unwrap();
+    let server = ServerProcess::start(&config, &dir.path().join("data"));
+    let mut cms = connect(server.addr).await;
+    // comment() gives each comment its own author ("<id>@example.vn"): all are new.
+    for (id, text) in [
+        ("f1", "Trọng tài bắt dở quá"),
+        ("f2", "Bài viết hay, cảm ơn tác giả"),
+        ("f3", "Mình đồng ý với ý kiến này"),
+    ] {
+        cms.moderate(comment(id, text)).await.unwrap();
+    }
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_modgate"))
+            .arg("queue")
+            .args(args)
+            .args(["--server", &server.addr.to_string()])
+            .output()
+            .unwrap()
+    };
+    let ids = |output: &std::process::Output| -> Vec<String> {
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        let items: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+        items
+            .iter()
+            .map(|i| i["comment_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&run(&["list", "--json"])), ["f1", "f2", "f3"]);
+    // For people: a table, with no colour codes when stdout is not a terminal.
+    let people = run(&["list"]);
+    let people = String::from_utf8_lossy(&people.stdout);
+    assert!(
+        people.contains("3 of 3 held comments") && !people.contains('\x1b'),
+        "{people:?}"
+    );
+    assert_eq!(ids(&run(&["list", "--json", "--reason", "suspect_term"])), ["f1"]);
+    assert_eq!(ids(&run(&["list", "--json", "--author", "F2@Example.vn"])), ["f2"]);
+    assert_eq!(ids(&run(&["list", "--json", "--newer-than", "1h"])).len(), 3);
+    assert!(ids(&run(&["list", "--json", "--older-than", "1h"])).is_empty());
+    let bad = run(&["list", "--older-than", "2h", "--newer-than", "1h"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("min_age_seconds"),
+        "{bad:?}"
+    );
+    let bad = run(&["list", "--reason", "sapm"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unknown reason"),
+        "{bad:?}"
+    );
+
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&run(&["list", "--json"]).stdout).unwrap();
+    let id = |n: usize| listed[n]["moderation_id"].as_str().unwrap().to_string();
+    let bulk = run(&["approve", &id(0), &id(2), "no-such-id", "--json"]);
+    assert_eq!(bulk.status.code(), Some(1), "one id was not resolved: {bulk:?}");
+    let outcomes: Vec<serde_json::Value> = serde_json::from_slice(&bulk.stdout).unwrap();
+    assert_eq!(outcomes.len(), 3);
+    assert_eq!(outcomes[0]["ok"], true);
+    assert_eq!(outcomes[1]["final_action"], "APPROVE");
+    assert_eq!(outcomes[2]["ok"], false);
+    assert_eq!(outcomes[2]["error_code"], "NOT_FOUND");
+    assert_eq!(ids(&run(&["list", "--json"])), ["f2"]);
+}

@@ -158,6 +158,150 @@ fn held_comment(record: DecisionRecord) -> proto::HeldComment {
     }
 }
 
+impl ReviewService {
+    /// The held comments that match a listing's filters.
+    fn filter_held(
+        &self,
+        held: Vec<DecisionRecord>,
+        request: &proto::ListHeldRequest,
+    ) -> Result<Vec<DecisionRecord>, Status> {
+        let reason = match proto::ReasonCode::try_from(request.reason) {
+            Ok(proto::ReasonCode::Unspecified) => None,
+            Ok(code) => Some(code),
+            Err(_) => return Err(invalid("reason", "not a known reason code")),
+        };
+        if request.min_age_seconds > 0
+            && request.max_age_seconds > 0
+            && request.min_age_seconds > request.max_age_seconds
+        {
+            return Err(invalid("min_age_seconds", "greater than max_age_seconds"));
+        }
+        let author_keys: Vec<String> = match request.author.trim() {
+            "" => Vec::new(),
+            author => vec![
+                self.pipeline
+                    .hash_personal("email", &crate::pipeline::normalize_email(author)),
+                self.pipeline.hash_personal("user", author),
+            ],
+        };
+        let now = now_ms();
+        let age_seconds = |r: &DecisionRecord| now.saturating_sub(r.decided_at_ms) / 1000;
+        Ok(held
+            .into_iter()
+            .filter(|r| {
+                reason.is_none_or(|code| {
+                    r.decision
+                        .reasons
+                        .iter()
+                        .any(|s| super::moderation::reason_to_proto(s.code) == code)
+                })
+            })
+            .filter(|r| request.min_age_seconds == 0 || age_seconds(r) >= request.min_age_seconds)
+            .filter(|r| request.max_age_seconds == 0 || age_seconds(r) <= request.max_age_seconds)
+            .filter(|r| author_keys.is_empty() || r.author_key.as_ref().is_some_and(|key| author_keys.contains(key)))
+            .collect())
+    }
+
+    /// One resolution: the comment found in `held` (or, if it left the queue, through the
+    /// decision events, so a late attempt is audited too), resolved by compare-and-set,
+    /// the attempt audited whatever its outcome.
+    async fn resolve_one(
+        &self,
+        moderator: &Moderator,
+        sites: &[String],
+        held: &[DecisionRecord],
+        action: Action,
+        request: proto::ResolveRequest,
+    ) -> Result<proto::ResolveResponse, Status> {
+        let target = match held.iter().find(|r| r.moderation_id == request.moderation_id).cloned() {
+            Some(target) => target,
+            // Not in the queue: perhaps resolved a moment ago by another moderator.
+            // Found through the decision events, the late attempt is audited too.
+            None => match self.find_decided(sites, &request.moderation_id).await? {
+                Some(record) if record.is_held() => record,
+                Some(record) => {
+                    let by = already_resolved(&record);
+                    self.audit(
+                        moderator,
+                        &record,
+                        action,
+                        record.effective_action(),
+                        by.clone(),
+                        &request.note,
+                    )
+                    .await?;
+                    return Err(Status::new(
+                        Code::Aborted,
+                        format!("comment {:?}: {by}", record.comment_id),
+                    ));
+                }
+                None => return Err(not_held(&request.moderation_id)),
+            },
+        };
+        let resolution = Resolution {
+            action,
+            moderator: moderator.name.clone(),
+            note: request.note.clone(),
+            at_ms: now_ms(),
+            event: None,
+        };
+        let store = self.pipeline.store();
+        let resolved = store
+            .resolve(&target.site_id, &target.comment_id, resolution.clone())
+            .await
+            .map_err(|e| Status::new(Code::Unavailable, format!("storage: {e}")))?;
+        if matches!(resolved, Resolved::Done(_)) {
+            self.feed.announce();
+        }
+        // Every attempt is audited, the ones that lost a race included.
+        let (after, refused) = match &resolved {
+            Resolved::Done(record) => (record.effective_action(), String::new()),
+            Resolved::NotHeld(record) => (
+                record.effective_action(),
+                record.resolution.as_ref().map_or_else(
+                    || "not held any more".to_string(),
+                    |r| format!("already resolved by {} ({})", r.moderator, r.action.as_str()),
+                ),
+            ),
+            Resolved::NotFound => (target.effective_action(), "the decision is gone".to_string()),
+        };
+        store
+            .audit_append(AuditEntry {
+                at_ms: resolution.at_ms,
+                moderator: moderator.name.clone(),
+                site_id: target.site_id.clone(),
+                comment_id: target.comment_id.clone(),
+                moderation_id: target.moderation_id.clone(),
+                requested: action,
+                before: target.effective_action(),
+                after,
+                refused,
+                note: request.note,
+            })
+            .await
+            .map_err(|e| Status::new(Code::Unavailable, format!("storage (audit log): {e}")))?;
+        match resolved {
+            Resolved::Done(record) => Ok(proto::ResolveResponse {
+                moderation_id: record.moderation_id.clone(),
+                site_id: record.site_id.clone(),
+                comment_id: record.comment_id.clone(),
+                final_action: action_to_proto(record.effective_action()) as i32,
+            }),
+            Resolved::NotHeld(record) => {
+                let by = record.resolution.as_ref().map_or_else(
+                    || "not held any more".to_string(),
+                    |r| format!("already resolved by {} ({})", r.moderator, r.action.as_str()),
+                );
+                Err(Status::new(
+                    Code::Aborted,
+                    format!("comment {:?}: {by}", record.comment_id),
+                ))
+            }
+            Resolved::NotFound => Err(Status::new(Code::NotFound, "the comment's decision is gone")),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl proto::review_server::Review for ReviewService {
     async fn list_held(
@@ -180,7 +324,7 @@ impl proto::review_server::Review for ReviewService {
                     .parse()
                     .map_err(|_| invalid("page_token", "not a token from a previous response"))?
             };
-            let held = self.held(&sites).await?;
+            let held = self.filter_held(self.held(&sites).await?, &request)?;
             let total = held.len();
             let next = offset + page_size;
             Ok(proto::ListHeldResponse {
@@ -288,6 +432,60 @@ impl proto::review_server::Review for ReviewService {
         result.map(Response::new)
     }
 
+    async fn resolve_many(
+        &self,
+        request: Request<proto::ResolveManyRequest>,
+    ) -> Result<Response<proto::ResolveManyResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        let result = async {
+            let moderator = self.moderator(&metadata)?;
+            let action = match proto::Action::try_from(request.action) {
+                Ok(proto::Action::Approve) => Action::Approve,
+                Ok(proto::Action::Reject) => Action::Reject,
+                _ => return Err(invalid("action", "APPROVE or REJECT")),
+            };
+            if request.moderation_ids.is_empty() || request.moderation_ids.len() > MAX_PAGE {
+                return Err(invalid("moderation_ids", "1 to 500 ids"));
+            }
+            if request.moderation_ids.iter().any(String::is_empty) {
+                return Err(invalid("moderation_ids", "an empty id"));
+            }
+            if request.note.len() > 1000 {
+                return Err(invalid("note", "at most 1000 bytes"));
+            }
+            let sites = self.sites_for(&moderator, "")?;
+            let held = self.held(&sites).await?;
+            let mut outcomes = Vec::with_capacity(request.moderation_ids.len());
+            for moderation_id in request.moderation_ids {
+                let one = proto::ResolveRequest {
+                    moderation_id: moderation_id.clone(),
+                    action: request.action,
+                    note: request.note.clone(),
+                };
+                outcomes.push(match self.resolve_one(&moderator, &sites, &held, action, one).await {
+                    Ok(resolved) => proto::ResolveOutcome {
+                        moderation_id,
+                        resolved: Some(resolved),
+                        ..Default::default()
+                    },
+                    Err(status) if matches!(status.code(), Code::Aborted | Code::NotFound) => proto::ResolveOutcome {
+                        moderation_id,
+                        resolved: None,
+                        error_code: code_name(status.code()).to_string(),
+                        error: status.message().to_string(),
+                    },
+                    // Storage failing stops the batch: what was resolved so far is audited.
+                    Err(status) => return Err(status),
+                });
+            }
+            Ok(proto::ResolveManyResponse { outcomes })
+        }
+        .await;
+        self.metrics
+            .rpc("ResolveMany", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result.map(Response::new)
+    }
+
     async fn resolve(
         &self,
         request: Request<proto::ResolveRequest>,
@@ -308,92 +506,7 @@ impl proto::review_server::Review for ReviewService {
             }
             let sites = self.sites_for(&moderator, "")?;
             let held = self.held(&sites).await?;
-            let target = match held.into_iter().find(|r| r.moderation_id == request.moderation_id) {
-                Some(target) => target,
-                // Not in the queue: perhaps resolved a moment ago by another moderator.
-                // Found through the decision events, the late attempt is audited too.
-                None => match self.find_decided(&sites, &request.moderation_id).await? {
-                    Some(record) if record.is_held() => record,
-                    Some(record) => {
-                        let by = already_resolved(&record);
-                        self.audit(
-                            &moderator,
-                            &record,
-                            action,
-                            record.effective_action(),
-                            by.clone(),
-                            &request.note,
-                        )
-                        .await?;
-                        return Err(Status::new(
-                            Code::Aborted,
-                            format!("comment {:?}: {by}", record.comment_id),
-                        ));
-                    }
-                    None => return Err(not_held(&request.moderation_id)),
-                },
-            };
-            let resolution = Resolution {
-                action,
-                moderator: moderator.name.clone(),
-                note: request.note.clone(),
-                at_ms: now_ms(),
-                event: None,
-            };
-            let store = self.pipeline.store();
-            let resolved = store
-                .resolve(&target.site_id, &target.comment_id, resolution.clone())
-                .await
-                .map_err(|e| Status::new(Code::Unavailable, format!("storage: {e}")))?;
-            if matches!(resolved, Resolved::Done(_)) {
-                self.feed.announce();
-            }
-            // Every attempt is audited, the ones that lost a race included.
-            let (after, refused) = match &resolved {
-                Resolved::Done(record) => (record.effective_action(), String::new()),
-                Resolved::NotHeld(record) => (
-                    record.effective_action(),
-                    record.resolution.as_ref().map_or_else(
-                        || "not held any more".to_string(),
-                        |r| format!("already resolved by {} ({})", r.moderator, r.action.as_str()),
-                    ),
-                ),
-                Resolved::NotFound => (target.effective_action(), "the decision is gone".to_string()),
-            };
-            store
-                .audit_append(AuditEntry {
-                    at_ms: resolution.at_ms,
-                    moderator: moderator.name.clone(),
-                    site_id: target.site_id.clone(),
-                    comment_id: target.comment_id.clone(),
-                    moderation_id: target.moderation_id.clone(),
-                    requested: action,
-                    before: target.effective_action(),
-                    after,
-                    refused,
-                    note: request.note,
-                })
-                .await
-                .map_err(|e| Status::new(Code::Unavailable, format!("storage (audit log): {e}")))?;
-            match resolved {
-                Resolved::Done(record) => Ok(proto::ResolveResponse {
-                    moderation_id: record.moderation_id.clone(),
-                    site_id: record.site_id.clone(),
-                    comment_id: record.comment_id.clone(),
-                    final_action: action_to_proto(record.effective_action()) as i32,
-                }),
-                Resolved::NotHeld(record) => {
-                    let by = record.resolution.as_ref().map_or_else(
-                        || "not held any more".to_string(),
-                        |r| format!("already resolved by {} ({})", r.moderator, r.action.as_str()),
-                    );
-                    Err(Status::new(
-                        Code::Aborted,
-                        format!("comment {:?}: {by}", record.comment_id),
-                    ))
-                }
-                Resolved::NotFound => Err(Status::new(Code::NotFound, "the comment's decision is gone")),
-            }
+            self.resolve_one(&moderator, &sites, &held, action, request).await
         }
         .await;
         self.metrics
@@ -594,6 +707,15 @@ fn already_resolved(record: &DecisionRecord) -> String {
         || "not held any more".to_string(),
         |r| format!("already resolved by {} ({})", r.moderator, r.action.as_str()),
     )
+}
+
+/// The name a client sees for a gRPC code ("ABORTED").
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Aborted => "ABORTED",
+        Code::NotFound => "NOT_FOUND",
+        _ => "UNKNOWN",
+    }
 }
 
 fn not_held(moderation_id: &str) -> Status {

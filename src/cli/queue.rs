@@ -9,7 +9,7 @@ use tonic::transport::Channel;
 
 use super::{CliError, Outcome, print};
 use crate::api::proto::review_client::ReviewClient;
-use crate::api::proto::{self, HeldComment, ListHeldRequest, ResolveRequest};
+use crate::api::proto::{self, HeldComment, ListHeldRequest};
 use crate::pipeline::rfc3339;
 
 /// Where the server is and who is asking.
@@ -65,13 +65,78 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
+/// Which held comments: the filters `queue list` and `review` share.
+#[derive(Clone, Debug, Default, Args)]
+pub struct HeldFilter {
+    /// Only this site (default: every site you may review).
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Only comments held with this reason (SPAM, ABUSE, HATE, SUSPECT_TERM, NEW_AUTHOR,
+    /// DUPLICATE, LINK_LIMIT, ...).
+    #[arg(long, value_name = "REASON", value_parser = parse_reason)]
+    pub reason: Option<i32>,
+    /// Only comments held at least this long: 90s, 30m, 24h, 7d.
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+    pub older_than: Option<u64>,
+    /// Only comments held at most this long: 90s, 30m, 24h, 7d.
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+    pub newer_than: Option<u64>,
+    /// Only this author's comments: the e-mail address or CMS user id they commented with.
+    #[arg(long, value_name = "EMAIL|USER_ID")]
+    pub author: Option<String>,
+}
+
+impl HeldFilter {
+    pub(super) fn request(&self, page_size: u32, page_token: String) -> ListHeldRequest {
+        ListHeldRequest {
+            site_id: self.site.clone().unwrap_or_default(),
+            page_size,
+            page_token,
+            reason: self.reason.unwrap_or_default(),
+            min_age_seconds: self.older_than.unwrap_or_default(),
+            max_age_seconds: self.newer_than.unwrap_or_default(),
+            author: self.author.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A reason code by its name, in any case ("spam", "SUSPECT_TERM").
+fn parse_reason(text: &str) -> Result<i32, String> {
+    let name = text.trim().to_ascii_uppercase();
+    match proto::ReasonCode::from_str_name(&name) {
+        Some(code) if code != proto::ReasonCode::Unspecified => Ok(code as i32),
+        _ => {
+            let known: Vec<&str> = (1..64)
+                .filter_map(|n| proto::ReasonCode::try_from(n).ok())
+                .map(|c| c.as_str_name())
+                .collect();
+            Err(format!("unknown reason {text:?}; one of {}", known.join(", ")))
+        }
+    }
+}
+
+/// An age as seconds: a number with a unit, s, m, h or d ("90s", "30m", "24h", "7d").
+pub(super) fn parse_age(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let unit = match text.chars().last() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3_600,
+        Some('d') => 86_400,
+        _ => 0,
+    };
+    match text[..text.len().saturating_sub(1)].parse::<u64>() {
+        Ok(n) if unit > 0 && n > 0 => Ok(n.saturating_mul(unit)),
+        _ => Err(format!("expected a duration such as 90s, 30m, 24h or 7d, got {text:?}")),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
     /// Held comments, oldest first.
     List {
-        /// Only this site (default: every site you may review).
-        #[arg(long)]
-        site: Option<String>,
+        #[command(flatten)]
+        filter: HeldFilter,
         /// At most this many (the oldest).
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -139,7 +204,9 @@ pub fn queue(args: QueueArgs) -> Result<Outcome, CliError> {
     runtime()?.block_on(async move {
         let mut client = connect(&args.server.server).await?;
         match args.command {
-            QueueCommand::List { site, limit, json } => list(&mut client, token.as_deref(), site, limit, json).await,
+            QueueCommand::List { filter, limit, json } => {
+                list(&mut client, token.as_deref(), &filter, limit, json).await
+            }
             QueueCommand::Show { id, json } => show(&mut client, token.as_deref(), id, json).await,
             QueueCommand::Approve(r) => resolve(&mut client, token.as_deref(), proto::Action::Approve, r).await,
             QueueCommand::Reject(r) => resolve(&mut client, token.as_deref(), proto::Action::Reject, r).await,
@@ -302,19 +369,12 @@ pub(super) fn fatal(status: tonic::Status) -> CliError {
 async fn list(
     client: &mut ReviewClient<Channel>,
     token: Option<&str>,
-    site: Option<String>,
+    filter: &HeldFilter,
     limit: u32,
     json: bool,
 ) -> Result<Outcome, CliError> {
     let response = client
-        .list_held(request(
-            ListHeldRequest {
-                site_id: site.unwrap_or_default(),
-                page_size: limit,
-                page_token: String::new(),
-            },
-            token,
-        )?)
+        .list_held(request(filter.request(limit, String::new()), token)?)
         .await
         .map_err(fatal)?
         .into_inner();
@@ -332,8 +392,10 @@ async fn list(
     for c in &response.comments {
         let held_at = c.held_at.as_ref().map_or(0, |t| t.seconds as u64);
         let reasons: Vec<&str> = c.reasons.iter().map(|r| reason_name(r.code)).collect();
+        // Styled for people; anstream drops the styles for pipes and NO_COLOR.
+        let (id, why) = (anstyle::Style::new().bold(), anstyle::AnsiColor::Yellow.on_default());
         out.push_str(&format!(
-            "{}  {}/{}  {} ago  {}\n    {}\n",
+            "{id}{}{id:#}  {}/{}  {} ago  {why}{}{why:#}\n    {}\n",
             c.moderation_id,
             c.site_id,
             c.comment_id,
@@ -396,45 +458,49 @@ async fn resolve(
 ) -> Result<Outcome, CliError> {
     let mut all_done = true;
     let mut results = Vec::new();
-    for id in &args.ids {
-        let outcome = client
-            .resolve(request(
-                ResolveRequest {
-                    moderation_id: id.clone(),
+    // One call per 500 ids (the server's limit), each resolved and audited on its own.
+    for ids in args.ids.chunks(500) {
+        let response = client
+            .resolve_many(request(
+                proto::ResolveManyRequest {
+                    moderation_ids: ids.to_vec(),
                     action: action as i32,
                     note: args.note.clone(),
                 },
                 token,
             )?)
-            .await;
-        match outcome {
-            Ok(response) => {
-                let r = response.into_inner();
-                let done = format!(
-                    "{}  {}/{}  {}",
-                    r.moderation_id,
-                    r.site_id,
-                    r.comment_id,
-                    action_name(r.final_action)
-                );
-                results.push((
-                    serde_json::json!({
-                        "moderation_id": r.moderation_id, "site_id": r.site_id, "comment_id": r.comment_id,
-                        "final_action": action_name(r.final_action), "ok": true,
-                    }),
-                    done,
-                ));
+            .await
+            .map_err(fatal)?
+            .into_inner();
+        for outcome in response.outcomes {
+            match outcome.resolved {
+                Some(r) => {
+                    let done = format!(
+                        "{}  {}/{}  {}",
+                        r.moderation_id,
+                        r.site_id,
+                        r.comment_id,
+                        action_name(r.final_action)
+                    );
+                    results.push((
+                        serde_json::json!({
+                            "moderation_id": r.moderation_id, "site_id": r.site_id, "comment_id": r.comment_id,
+                            "final_action": action_name(r.final_action), "ok": true,
+                        }),
+                        done,
+                    ));
+                }
+                // One comment that cannot be resolved (someone else did, or it is gone)
+                // does not stop the others; the exit code says some failed.
+                None => {
+                    all_done = false;
+                    let id = outcome.moderation_id;
+                    results.push((
+                        serde_json::json!({"moderation_id": id, "ok": false, "error": outcome.error, "error_code": outcome.error_code}),
+                        format!("{id}  not resolved: {}", outcome.error),
+                    ));
+                }
             }
-            // One comment that cannot be resolved (someone else did, or it is gone)
-            // does not stop the others; the exit code says some failed.
-            Err(status) if matches!(status.code(), tonic::Code::Aborted | tonic::Code::NotFound) => {
-                all_done = false;
-                results.push((
-                    serde_json::json!({"moderation_id": id, "ok": false, "error": status.message()}),
-                    format!("{id}  not resolved: {}", status.message()),
-                ));
-            }
-            Err(status) => return Err(fatal(status)),
         }
     }
     if args.json {
@@ -548,6 +614,20 @@ pub(super) fn age(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_parse_reasons_and_ages() {
+        assert_eq!(parse_reason("spam"), Ok(proto::ReasonCode::Spam as i32));
+        assert_eq!(parse_reason("SUSPECT_TERM"), Ok(proto::ReasonCode::SuspectTerm as i32));
+        assert!(parse_reason("nope").unwrap_err().contains("NEW_AUTHOR"));
+        assert!(parse_reason("REASON_CODE_UNSPECIFIED").is_err());
+        assert_eq!(parse_age("90s"), Ok(90));
+        assert_eq!(parse_age("2h"), Ok(7_200));
+        assert_eq!(parse_age("7d"), Ok(604_800));
+        for bad in ["", "h", "10", "-5m", "0m", "5w"] {
+            assert!(parse_age(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn excerpts_flatten_and_cut_on_characters() {

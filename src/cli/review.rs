@@ -19,10 +19,10 @@ use clap::Args;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
-use super::queue::{ServerArgs, action_name, age, connect, fatal, reason_name, request, runtime, token};
+use super::queue::{HeldFilter, ServerArgs, action_name, age, connect, fatal, reason_name, request, runtime, token};
 use super::{CliError, Outcome};
 use crate::api::proto::review_client::ReviewClient;
-use crate::api::proto::{self, HeldCommentDetail, ListHeldRequest, ResolveRequest};
+use crate::api::proto::{self, HeldCommentDetail, ResolveRequest};
 
 /// Details fetched ahead of the one on screen.
 const PREFETCH: usize = 3;
@@ -33,9 +33,8 @@ const SESSION_LIMIT: usize = 5_000;
 pub struct ReviewArgs {
     #[command(flatten)]
     pub server: ServerArgs,
-    /// Only this site (default: every site you may review).
-    #[arg(long)]
-    pub site: Option<String>,
+    #[command(flatten)]
+    pub filter: HeldFilter,
 }
 
 /// One moderator key.
@@ -116,7 +115,7 @@ pub fn review(args: ReviewArgs) -> Result<Outcome, CliError> {
     let colour = colour_enabled();
     runtime()?.block_on(async move {
         let mut client = connect(&args.server.server).await?;
-        let queue = held_ids(&mut client, token.as_deref(), args.site.unwrap_or_default()).await?;
+        let queue = held_ids(&mut client, token.as_deref(), &args.filter).await?;
         if queue.is_empty() {
             super::print("no held comments\n")?;
             return Ok(Outcome::Ok);
@@ -138,20 +137,13 @@ pub fn review(args: ReviewArgs) -> Result<Outcome, CliError> {
 async fn held_ids(
     client: &mut ReviewClient<Channel>,
     token: Option<&str>,
-    site: String,
+    filter: &HeldFilter,
 ) -> Result<Vec<(String, u64)>, CliError> {
     let mut ids = Vec::new();
     let mut page_token = String::new();
     loop {
         let page = client
-            .list_held(request(
-                ListHeldRequest {
-                    site_id: site.clone(),
-                    page_size: 500,
-                    page_token: page_token.clone(),
-                },
-                token,
-            )?)
+            .list_held(request(filter.request(500, page_token.clone()), token)?)
             .await
             .map_err(fatal)?
             .into_inner();
