@@ -125,6 +125,11 @@ async fn a_moderator_undoes_an_approval_and_the_cms_hears_hold() {
         .unwrap()
         .into_inner();
     assert_eq!(decision.action(), Action::Hold);
+    // The day's counts follow: u0's approval was taken back, u1's rejection stands.
+    let stats = json(&modgate(addr, LAN, &["stats", "--site", "default", "--json"]));
+    assert_eq!(stats[0]["approved_last_day"], 0, "{stats}");
+    assert_eq!(stats[0]["rejected_last_day"], 1, "{stats}");
+    assert_eq!(stats[0]["held"], 1, "{stats}");
 
     // The CMS's stream: APPROVE u0, REJECT u1, then HOLD u0 (unpublish).
     let mut seen = Vec::new();

@@ -8,6 +8,7 @@
 mod labels;
 mod undo;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -533,7 +534,14 @@ impl proto::review_server::Review for ReviewService {
                     .into_iter()
                     .filter(|e| e.at_ms >= day_ago && e.refused.is_empty())
                     .collect();
-                let count = |action: Action| recent.iter().filter(|e| e.after == action).count() as u32;
+                // A comment's latest action of the day is what counts: an approval that was
+                // undone (and perhaps rejected after) is not an approval. The log is
+                // newest first.
+                let mut latest: HashMap<&str, Action> = HashMap::new();
+                for entry in &recent {
+                    latest.entry(entry.moderation_id.as_str()).or_insert(entry.after);
+                }
+                let count = |action: Action| latest.values().filter(|&&a| a == action).count() as u32;
                 out.push(proto::SiteStats {
                     held: held.len() as u32,
                     oldest_held_at: held.iter().map(|r| r.decided_at_ms).min().map(timestamp),
