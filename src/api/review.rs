@@ -160,6 +160,18 @@ fn held_comment(record: DecisionRecord) -> proto::HeldComment {
 }
 
 impl ReviewService {
+    /// Runs one call's work, counts its outcome in the metrics, and wraps the answer.
+    async fn answer<T>(
+        &self,
+        rpc: &'static str,
+        work: impl std::future::Future<Output = Result<T, Status>>,
+    ) -> Result<Response<T>, Status> {
+        let result = work.await;
+        self.metrics
+            .rpc(rpc, result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result.map(Response::new)
+    }
+
     /// The held comments that match a listing's filters.
     fn filter_held(
         &self,
@@ -310,7 +322,7 @@ impl proto::review_server::Review for ReviewService {
         request: Request<proto::ListHeldRequest>,
     ) -> Result<Response<proto::ListHeldResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        let result = async {
+        self.answer("ListHeld", async {
             let moderator = self.moderator(&metadata)?;
             let sites = self.sites_for(&moderator, &request.site_id)?;
             let page_size = match request.page_size as usize {
@@ -338,11 +350,8 @@ impl proto::review_server::Review for ReviewService {
                 next_page_token: if next < total { next.to_string() } else { String::new() },
                 total: total as u32,
             })
-        }
-        .await;
-        self.metrics
-            .rpc("ListHeld", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
-        result.map(Response::new)
+        })
+        .await
     }
 
     async fn get_held(
@@ -350,7 +359,7 @@ impl proto::review_server::Review for ReviewService {
         request: Request<proto::GetHeldRequest>,
     ) -> Result<Response<proto::HeldCommentDetail>, Status> {
         let (metadata, _, request) = request.into_parts();
-        let result = async {
+        self.answer("GetHeld", async {
             let moderator = self.moderator(&metadata)?;
             if request.moderation_id.is_empty() {
                 return Err(invalid("moderation_id", "required"));
@@ -426,11 +435,8 @@ impl proto::review_server::Review for ReviewService {
                 heads,
                 author: Some(author),
             })
-        }
-        .await;
-        self.metrics
-            .rpc("GetHeld", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
-        result.map(Response::new)
+        })
+        .await
     }
 
     async fn resolve_many(
@@ -438,7 +444,7 @@ impl proto::review_server::Review for ReviewService {
         request: Request<proto::ResolveManyRequest>,
     ) -> Result<Response<proto::ResolveManyResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        let result = async {
+        self.answer("ResolveMany", async {
             let moderator = self.moderator(&metadata)?;
             let action = match proto::Action::try_from(request.action) {
                 Ok(proto::Action::Approve) => Action::Approve,
@@ -480,11 +486,8 @@ impl proto::review_server::Review for ReviewService {
                 });
             }
             Ok(proto::ResolveManyResponse { outcomes })
-        }
-        .await;
-        self.metrics
-            .rpc("ResolveMany", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
-        result.map(Response::new)
+        })
+        .await
     }
 
     async fn resolve(
@@ -492,7 +495,7 @@ impl proto::review_server::Review for ReviewService {
         request: Request<proto::ResolveRequest>,
     ) -> Result<Response<proto::ResolveResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        let result = async {
+        self.answer("Resolve", async {
             let moderator = self.moderator(&metadata)?;
             let action = match proto::Action::try_from(request.action) {
                 Ok(proto::Action::Approve) => Action::Approve,
@@ -508,16 +511,13 @@ impl proto::review_server::Review for ReviewService {
             let sites = self.sites_for(&moderator, "")?;
             let held = self.held(&sites).await?;
             self.resolve_one(&moderator, &sites, &held, action, request).await
-        }
-        .await;
-        self.metrics
-            .rpc("Resolve", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
-        result.map(Response::new)
+        })
+        .await
     }
 
     async fn stats(&self, request: Request<proto::StatsRequest>) -> Result<Response<proto::StatsResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        let result = async {
+        self.answer("Stats", async {
             let moderator = self.moderator(&metadata)?;
             let mut sites = self.sites_for(&moderator, &request.site_id)?;
             sites.sort();
@@ -551,11 +551,8 @@ impl proto::review_server::Review for ReviewService {
                 });
             }
             Ok(proto::StatsResponse { sites: out })
-        }
-        .await;
-        self.metrics
-            .rpc("Stats", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
-        result.map(Response::new)
+        })
+        .await
     }
 
     async fn list_dead_letters(
@@ -563,7 +560,7 @@ impl proto::review_server::Review for ReviewService {
         request: Request<proto::ListDeadLettersRequest>,
     ) -> Result<Response<proto::ListDeadLettersResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        let result = async {
+        self.answer("ListDeadLetters", async {
             let moderator = self.moderator(&metadata)?;
             let sites = self.sites_for(&moderator, &request.site_id)?;
             let mut letters = Vec::new();
@@ -580,13 +577,8 @@ impl proto::review_server::Review for ReviewService {
             Ok(proto::ListDeadLettersResponse {
                 letters: letters.into_iter().map(dead_letter_to_proto).collect(),
             })
-        }
-        .await;
-        self.metrics.rpc(
-            "ListDeadLetters",
-            result.as_ref().map_or_else(Status::code, |_| Code::Ok),
-        );
-        result.map(Response::new)
+        })
+        .await
     }
 
     async fn retry_dead_letter(
@@ -594,7 +586,7 @@ impl proto::review_server::Review for ReviewService {
         request: Request<proto::RetryDeadLetterRequest>,
     ) -> Result<Response<proto::RetryDeadLetterResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        let result = async {
+        self.answer("RetryDeadLetter", async {
             let moderator = self.moderator(&metadata)?;
             if request.event_id.trim().is_empty() {
                 return Err(invalid("event_id", "required: the event_id of a dead letter"));
@@ -627,13 +619,8 @@ impl proto::review_server::Review for ReviewService {
                     request.event_id.chars().take(64).collect::<String>()
                 ),
             ))
-        }
-        .await;
-        self.metrics.rpc(
-            "RetryDeadLetter",
-            result.as_ref().map_or_else(Status::code, |_| Code::Ok),
-        );
-        result.map(Response::new)
+        })
+        .await
     }
 
     async fn audit_log(
@@ -641,7 +628,7 @@ impl proto::review_server::Review for ReviewService {
         request: Request<proto::AuditLogRequest>,
     ) -> Result<Response<proto::AuditLogResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        let result = async {
+        self.answer("AuditLog", async {
             let moderator = self.moderator(&metadata)?;
             if request.site_id.is_empty() {
                 return Err(invalid("site_id", "required"));
@@ -674,23 +661,17 @@ impl proto::review_server::Review for ReviewService {
                     })
                     .collect(),
             })
-        }
-        .await;
-        self.metrics
-            .rpc("AuditLog", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
-        result.map(Response::new)
+        })
+        .await
     }
 
     async fn undo(&self, request: Request<proto::UndoRequest>) -> Result<Response<proto::UndoResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        let result = async {
+        self.answer("Undo", async {
             let moderator = self.moderator(&metadata)?;
             self.undo_inner(moderator, request).await
-        }
-        .await;
-        self.metrics
-            .rpc("Undo", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
-        result.map(Response::new)
+        })
+        .await
     }
 
     async fn export_labels(
@@ -698,14 +679,11 @@ impl proto::review_server::Review for ReviewService {
         request: Request<proto::ExportLabelsRequest>,
     ) -> Result<Response<proto::ExportLabelsResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        let result = async {
+        self.answer("ExportLabels", async {
             let moderator = self.moderator(&metadata)?;
             self.export_labels_inner(moderator, request).await
-        }
-        .await;
-        self.metrics
-            .rpc("ExportLabels", result.as_ref().map_or_else(Status::code, |_| Code::Ok));
-        result.map(Response::new)
+        })
+        .await
     }
 }
 
