@@ -18,7 +18,7 @@ use super::teencode;
 
 /// Bumped whenever a change here would change the features of some text, so a model
 /// trained with an older normalizer is refused instead of silently mis-scoring.
-pub const NORMALIZER_VERSION: u32 = 2;
+pub const NORMALIZER_VERSION: u32 = 3;
 
 /// What a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -432,7 +432,7 @@ impl TextAnalysis {
         let spelled_out = self.pieces.len() >= 2
             && only_joiners_between
             && self.pieces.iter().all(single)
-            && real_letters * 2 > self.pieces.len();
+            && mostly_letters(real_letters, self.pieces.len());
         if spelled_out {
             let first = self.pieces[0].start;
             let last = self.pieces[self.pieces.len() - 1].end;
@@ -580,7 +580,7 @@ impl TextAnalysis {
                 .iter()
                 .filter(|t| self.toned(t).chars().all(is_letter))
                 .count();
-            if j - i >= 3 && real_letters * 2 > j - i {
+            if j - i >= 3 && mostly_letters(real_letters, j - i) {
                 // Leet digits among spaced letters ("7 h 4 n g") read as letters.
                 let letters: Vec<char> = old[i..j]
                     .iter()
@@ -737,8 +737,16 @@ fn whitespace_between(text: &str, tokens: &[Token], from: usize, to: usize) -> b
     if to == from {
         return true;
     }
-    let gap = tokens[to - 1].source.end..tokens[to].source.start;
-    !gap.is_empty() && text[gap].chars().all(char::is_whitespace)
+    let gap = &text[tokens[to - 1].source.end..tokens[to].source.start];
+    // Spaces, or spaces around joiners: "b i t c h", "b . i . t . c . h", "b - i - t".
+    gap.chars().any(char::is_whitespace) && gap.chars().all(|c| c.is_whitespace() || is_joiner(c))
+}
+
+/// Whether a run of single characters spelled out ("n.g.0", "7 0 n 1 g h 7") reads as a
+/// word: at least two real letters, and at least 40% of the run (a word in heavy leet
+/// has as many digits as letters; "1 2 3" or "a 1 1 1 1 1 b" is not a word).
+fn mostly_letters(real_letters: usize, run: usize) -> bool {
+    real_letters >= 2 && real_letters * 5 >= run * 2
 }
 
 /// Copies `chars` squashing runs of three or more equal letters to one ("nguuuu" -> "ngu",
@@ -784,14 +792,23 @@ fn is_joiner(c: char) -> bool {
 fn fold_leet_at_edges(word: &[char], out: &mut Vec<char>) -> bool {
     let n = word.len();
     let lead = word.iter().take_while(|&&c| is_leet_digit(c)).count().min(3);
-    let trail = word.iter().rev().take_while(|&&c| is_leet_digit(c)).count().min(2);
+    // Long trailing runs are stretched leet ("h0333333", "ch3777"), squashed afterwards.
+    let trail = word.iter().rev().take_while(|&&c| is_leet_digit(c)).count().min(8);
+    // "top10", "win10", "x100": a count after a word, not "io".
+    let trail = if trail > 0 && word[n - trail] == '1' && word[n - trail..].iter().all(|&c| matches!(c, '0' | '1')) {
+        0
+    } else {
+        trail
+    };
     if lead == n || lead + trail >= n {
         return false;
     }
     let middle = &word[lead..n - trail];
     let letters = middle.iter().filter(|&&c| is_letter(c)).count();
-    // "u17" and "h15" could be codes; one letter between four characters ("541d") is not.
-    let enough_letters = letters >= 2 || (letters == 1 && n >= 4);
+    // "u17" and "h15" could be codes; one letter between four characters ("541d") is not,
+    // nor one letter before a vowel look-alike ("h03", "d30": 0 and 3 read as o and e).
+    let vowel_lookalike = word[n - trail..].iter().any(|&c| matches!(c, '0' | '3'));
+    let enough_letters = letters >= 2 || (letters == 1 && (n >= 4 || vowel_lookalike));
     if !enough_letters || !middle.iter().all(|&c| is_letter(c) || is_combining_mark(c)) {
         return false;
     }
@@ -1084,7 +1101,12 @@ mod tests {
         assert_eq!(words("b i t c h"), ["bitch"]);
         assert_eq!(words("7 h 4 n g n.g.u"), ["thang", "ngu"]);
         assert_eq!(words("1 2 3 4"), ["1", "2", "3", "4"]);
-        assert_eq!(words("a b 1 1 1 1 c"), ["a", "b", "1", "1", "1", "1", "c"]);
+        assert_eq!(words("a b 1 1 1 1 1 c"), ["a", "b", "1", "1", "1", "1", "1", "c"]);
+        // Spaced with joiners around, and leet among spaced or dotted letters.
+        assert_eq!(words("b . i . t . c . h"), ["bitch"]);
+        assert_eq!(words("7 0 n 1 g h 7"), ["tonight"]);
+        assert_eq!(words("b.1.7.c.h.3.5"), ["bitches"]);
+        assert_eq!(words("1 . 2 . 3"), ["1", "2", "3"]);
         assert_eq!(plain_words("n.h.à c.á.i"), ["nha", "cai"]);
         assert_eq!(words("n.h.à c.á.i"), ["nhà", "cái"]);
     }
@@ -1105,6 +1127,11 @@ mod tests {
         assert_eq!(
             words("ch0 4nh 7h4ng ng0 4ss h15 u17 541d"),
             ["cho", "anh", "thang", "ngo", "ass", "h15", "u17", "541d"]
+        );
+        // Trailing runs of look-alikes: "h03", "h035", "l1k3333" (then squashed), "đ30".
+        assert_eq!(
+            words("h03 h035 l1k3333 đ30 u19 top10 g14444 ch3777777"),
+            ["hoe", "hoes", "like", "đeo", "u19", "top10", "gia", "chet"]
         );
     }
 
