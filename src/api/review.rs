@@ -136,9 +136,12 @@ impl ReviewService {
             );
         }
         held.sort_by(|a, b| {
+            // Comments held in the same millisecond: by comment id (as the Redis queue,
+            // a sorted set, orders them), not by the random moderation id.
             a.decided_at_ms
                 .cmp(&b.decided_at_ms)
-                .then(a.moderation_id.cmp(&b.moderation_id))
+                .then_with(|| a.site_id.cmp(&b.site_id))
+                .then_with(|| a.comment_id.cmp(&b.comment_id))
         });
         Ok(held)
     }

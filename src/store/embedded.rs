@@ -654,7 +654,12 @@ impl Store for EmbeddedStore {
                     .map(|r| DecisionRecord::clone(r)),
             );
         }
-        held.sort_by_key(|r| r.decided_at_ms);
+        // Ties (the same millisecond) by comment id, as on Redis.
+        held.sort_by(|a, b| {
+            a.decided_at_ms
+                .cmp(&b.decided_at_ms)
+                .then_with(|| a.comment_id.cmp(&b.comment_id))
+        });
         Ok(held)
     }
 }
