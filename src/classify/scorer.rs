@@ -1,8 +1,11 @@
 //! Scoring with a loaded model: the hot path of every moderation call.
 //!
 //! All three heads share one bucket table so a feature costs one memory access: each
-//! bucket holds the quantized idf and the three quantized weights in 8 bytes, and at
-//! 2^18 buckets the table (2 MiB) stays in the CPU's caches.
+//! bucket holds the quantized idf and the three quantized weights in 8 bytes. At 2^21
+//! buckets the table is 16 MiB; smaller layouts (idf bytes plus the weights of the 15% of
+//! buckets that have any, behind a rank index or a 24-bit pointer) were measured and
+//! were slower, since the extra arithmetic per feature costs more than the misses they
+//! save on a 32 MiB L3: see BENCHMARKS.md, "Scoring speed".
 
 use std::cell::RefCell;
 use std::collections::HashMap;
