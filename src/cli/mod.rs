@@ -28,7 +28,7 @@ pub use serve::ServeArgs;
 #[derive(Debug, Parser)]
 #[command(name = "modgate", version, propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 ok; 1 the answer was no (check: the comment would be held or rejected; queue approve/reject/undo: some comments were not resolved or undone; webhooks retry: some ids were not dead letters); 2 usage, input, configuration or connection error."
+    after_help = "Exit codes: 0 ok; 1 the answer was no (check: the comment would be held or rejected; queue approve/reject/undo and review: some comments were not resolved or undone; webhooks retry: some ids were not dead letters); 2 usage, input, configuration or connection error."
 )]
 pub struct Cli {
     /// When to colour output: auto colours terminals unless NO_COLOR is set.
