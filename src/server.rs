@@ -266,8 +266,8 @@ pub async fn run(
         });
     }
     spawn_upkeep(pipeline.clone(), embedded.clone(), stop_rx.clone());
-    spawn_spool_replay(pipeline.clone(), stop_rx.clone());
-    spawn_webhook_workers(&config, &feed)?;
+    spawn_spool_replay(pipeline.clone(), metrics.clone(), stop_rx.clone());
+    spawn_webhook_workers(&config, &feed, &metrics)?;
 
     let router = tonic::transport::Server::builder()
         .add_service(health_service)
@@ -309,7 +309,7 @@ pub async fn run(
 
 /// One webhook worker per site with a `webhook_url`. They stop with the server; an event
 /// in flight then is sent again after the restart (its position had not moved).
-fn spawn_webhook_workers(config: &Config, feed: &Arc<DecisionFeed>) -> Result<(), ServeError> {
+fn spawn_webhook_workers(config: &Config, feed: &Arc<DecisionFeed>, metrics: &Arc<Metrics>) -> Result<(), ServeError> {
     if config.sites.values().all(|s| s.webhook.is_none()) {
         return Ok(());
     }
@@ -329,6 +329,7 @@ fn spawn_webhook_workers(config: &Config, feed: &Arc<DecisionFeed>) -> Result<()
                 settings.clone(),
                 client.clone(),
                 holder.clone(),
+                metrics.clone(),
             );
             tokio::spawn(worker.run());
         }
@@ -375,7 +376,7 @@ fn spawn_upkeep(
 
 /// Every second, hands decisions spooled during a Redis outage to Redis, once it answers;
 /// one last try when the server stops (what is left stays on disk for the next start).
-fn spawn_spool_replay(pipeline: Arc<Pipeline>, mut stop: tokio::sync::watch::Receiver<bool>) {
+fn spawn_spool_replay(pipeline: Arc<Pipeline>, metrics: Arc<Metrics>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let Some(spool) = pipeline.spool().cloned() else {
         return;
     };
@@ -399,6 +400,7 @@ fn spawn_spool_replay(pipeline: Arc<Pipeline>, mut stop: tokio::sync::watch::Rec
                     Err(e) => tracing::error!(error = %e, "rewriting the decision spool failed"),
                 }
             }
+            metrics.spooled(spool.len());
             if stopping {
                 return;
             }

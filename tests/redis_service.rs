@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::redis_server::RedisServer;
-use common::{ServerProcess, TestServer, comment, connect};
+use common::{ServerProcess, TestServer, comment, connect, http_get};
 use modgate::api::proto::{Action, GetDecisionRequest, ModerateRequest, ReasonCode};
 
 const TIMEOUT_MS: u64 = 50;
@@ -264,6 +264,16 @@ async fn decisions_answered_during_an_outage_reach_redis_when_it_returns() {
         .unwrap()
         .into_inner();
     assert_eq!(approved.action(), Action::Approve, "{approved:?}");
+    // Operators see what waits: the spool gauge, updated every second.
+    let metrics = server.metrics_addr.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !http_get(metrics, "/metrics")
+        .await
+        .contains("modgate_spooled_decisions 2")
+    {
+        assert!(Instant::now() < deadline, "the spool gauge never showed 2");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     redis.thaw();
 
     let find = |client: &mut modgate::api::proto::moderation_client::ModerationClient<tonic::transport::Channel>,

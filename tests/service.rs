@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, comment, with_key};
+use common::{TestServer, comment, http_get, with_key};
 use modgate::api::proto::{Action, Client, GetDecisionRequest, ModerateRequest, ReasonCode};
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -408,18 +408,6 @@ async fn health_reflection_and_metrics_are_served() {
     );
     assert!(body.contains("modgate_model_info{version="), "{body}");
     server.stop().await;
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
-    body
 }
 
 #[tokio::test]

@@ -35,6 +35,12 @@ struct RpcLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    site: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
     version: String,
 }
@@ -46,6 +52,8 @@ pub struct Metrics {
     stage_seconds: Family<StageLabels, Histogram>,
     rpcs: Family<RpcLabels, Counter>,
     model: Family<ModelLabels, Gauge>,
+    webhooks: Family<WebhookLabels, Counter>,
+    spooled: Gauge,
 }
 
 impl Default for Metrics {
@@ -84,6 +92,18 @@ impl Metrics {
         registry.register("rpcs", "Finished RPCs by method and status code", rpcs.clone());
         let model = Family::<ModelLabels, Gauge>::default();
         registry.register("model_info", "The loaded classifier model (value 1)", model.clone());
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook POSTs by site and outcome (delivered, failed), and events given up on (dead_lettered)",
+            webhooks.clone(),
+        );
+        let spooled = Gauge::default();
+        registry.register(
+            "spooled_decisions",
+            "Decisions answered while Redis was unavailable, waiting on local disk to be stored",
+            spooled.clone(),
+        );
         Self {
             registry,
             decisions,
@@ -91,7 +111,23 @@ impl Metrics {
             stage_seconds,
             rpcs,
             model,
+            webhooks,
+            spooled,
         }
+    }
+
+    /// One webhook outcome: "delivered", "failed" (an attempt) or "dead_lettered".
+    pub fn webhook(&self, site: &str, outcome: &'static str) {
+        self.webhooks
+            .get_or_create(&WebhookLabels {
+                site: site.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    pub fn spooled(&self, waiting: usize) {
+        self.spooled.set(waiting as i64);
     }
 
     pub fn decision(&self, site: &str, action: &str, reasons: impl IntoIterator<Item = &'static str>) {
@@ -183,7 +219,15 @@ mod tests {
         m.stage("classifier", Duration::from_micros(20));
         m.model_loaded("v1");
         m.rpc("Moderate", tonic::Code::Ok);
+        m.webhook("news", "failed");
+        m.webhook("news", "delivered");
+        m.spooled(3);
         let text = m.render();
+        assert!(
+            text.contains("modgate_webhook_attempts_total{site=\"news\",outcome=\"failed\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("modgate_spooled_decisions 3"), "{text}");
         assert!(
             text.contains("modgate_decisions_total{site=\"news\",action=\"hold\"} 1"),
             "{text}"

@@ -119,6 +119,7 @@ pub struct WebhookWorker {
     /// This process's name in the lease (random, so two replicas never share one).
     holder: String,
     lease_ttl: Duration,
+    metrics: Arc<crate::api::metrics::Metrics>,
 }
 
 impl WebhookWorker {
@@ -128,6 +129,7 @@ impl WebhookWorker {
         settings: WebhookSettings,
         client: reqwest::Client,
         holder: String,
+        metrics: Arc<crate::api::metrics::Metrics>,
     ) -> Self {
         // Long enough to cover one POST with room to spare; renewed during backoff waits.
         let lease_ttl = (settings.timeout * 2 + Duration::from_secs(10)).max(Duration::from_secs(15));
@@ -138,6 +140,7 @@ impl WebhookWorker {
             client,
             holder,
             lease_ttl,
+            metrics,
         }
     }
 
@@ -215,6 +218,7 @@ impl WebhookWorker {
     }
 
     async fn dead_letter(&self, event: DecisionEvent, attempts: u32, last_error: String) -> Result<(), StoreError> {
+        self.metrics.webhook(&self.site_id, "dead_lettered");
         tracing::warn!(
             site = %self.site_id,
             event_id = %event.event_id,
@@ -250,8 +254,12 @@ impl WebhookWorker {
                 () = self.feed.stopped() => return Ok(Round::Stopping),
             };
             match outcome {
-                Ok(()) => return Ok(Round::Delivered),
+                Ok(()) => {
+                    self.metrics.webhook(&self.site_id, "delivered");
+                    return Ok(Round::Delivered);
+                }
                 Err(error) => {
+                    self.metrics.webhook(&self.site_id, "failed");
                     tracing::debug!(site = %self.site_id, event_id = %event.event_id, attempt, %error, "webhook attempt failed");
                     last_error = error;
                 }
