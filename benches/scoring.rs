@@ -5,12 +5,15 @@
 //! Comments come from the dev splits in ../shared/data when present (joined to reach the
 //! length), otherwise from a built-in Vietnamese/English sample; the output says which.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
+use modgate::classify::Classifier;
 use modgate::classify::model::ModelFile;
 use modgate::classify::shipped::shipped_model;
-use modgate::classify::{Classifier, data::read_jsonl};
+
+mod common;
+use common::{comments_of_length, dev_texts};
 
 const SAMPLE: &[&str] = &[
     "Bài viết rất hay, cảm ơn tác giả đã chia sẻ những thông tin hữu ích này.",
@@ -22,17 +25,7 @@ const SAMPLE: &[&str] = &[
 ];
 
 fn texts() -> (Vec<String>, &'static str) {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&data) {
-        let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        dirs.sort();
-        for dir in dirs {
-            if let Ok(rows) = read_jsonl(&dir.join("dev.jsonl")) {
-                out.extend(rows.into_iter().map(|r| r.text));
-            }
-        }
-    }
+    let out = dev_texts();
     if out.is_empty() {
         (
             SAMPLE.iter().map(|s| s.to_string()).collect(),
@@ -41,22 +34,6 @@ fn texts() -> (Vec<String>, &'static str) {
     } else {
         (out, "dev splits of ../shared/data")
     }
-}
-
-/// Comments of about `chars` characters: dev texts joined until long enough, then cut.
-fn comments_of_length(texts: &[String], chars: usize, count: usize) -> Vec<String> {
-    let mut out = Vec::with_capacity(count);
-    let mut i = 0;
-    while out.len() < count {
-        let mut comment = String::new();
-        while comment.chars().count() < chars {
-            comment.push_str(&texts[i % texts.len()]);
-            comment.push(' ');
-            i += 7;
-        }
-        out.push(comment.chars().take(chars).collect());
-    }
-    out
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {

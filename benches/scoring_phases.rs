@@ -9,44 +9,14 @@
 //! table stays in L1/L2: the difference between the two is the cost of the table's cache
 //! and TLB misses, the rest is arithmetic.
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use modgate::classify::Classifier;
-use modgate::classify::data::read_jsonl;
 use modgate::classify::shipped::shipped_model;
 use modgate::text::{FeatureIndices, TextAnalysis, extract};
 
-fn dev_texts() -> Vec<String> {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&data) {
-        let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        dirs.sort();
-        for dir in dirs {
-            if let Ok(rows) = read_jsonl(&dir.join("dev.jsonl")) {
-                out.extend(rows.into_iter().map(|r| r.text));
-            }
-        }
-    }
-    out
-}
-
-/// Comments of about `chars` characters: dev texts joined until long enough, then cut.
-fn comments_of_length(texts: &[String], chars: usize, count: usize) -> Vec<String> {
-    let mut out = Vec::with_capacity(count);
-    let mut i = 0;
-    while out.len() < count {
-        let mut comment = String::new();
-        while comment.chars().count() < chars {
-            comment.push_str(&texts[i % texts.len()]);
-            comment.push(' ');
-            i += 7;
-        }
-        out.push(comment.chars().take(chars).collect());
-    }
-    out
-}
+mod common;
+use common::{comments_of_length, dev_texts};
 
 /// Fastest of seven passes of `pass` over `n` comments, in µs per comment.
 fn best_of_seven(n: usize, mut pass: impl FnMut()) -> f64 {
