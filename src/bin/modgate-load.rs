@@ -36,6 +36,8 @@ struct Args {
     seconds: u64,
     concurrency: usize,
     redis: bool,
+    /// CPUs (a `taskset` list) for the private redis-server, instead of this process's.
+    redis_cpus: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -43,6 +45,7 @@ fn parse_args() -> Args {
         seconds: 10,
         concurrency: 32,
         redis: false,
+        redis_cpus: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -51,6 +54,7 @@ fn parse_args() -> Args {
             "--seconds" => args.seconds = value(),
             "--concurrency" => args.concurrency = value() as usize,
             "--redis" => args.redis = true,
+            "--redis-cpus" => args.redis_cpus = Some(it.next().unwrap_or_else(|| usage(&arg))),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0)
@@ -61,12 +65,14 @@ fn parse_args() -> Args {
     args
 }
 
-const USAGE: &str = "usage: modgate-load [--seconds N] [--concurrency N] [--redis]\n\n\
+const USAGE: &str = "usage: modgate-load [--seconds N] [--concurrency N] [--redis [--redis-cpus LIST]]\n\n\
     Runs Echo and Moderate against an in-process server and prints throughput and latency\n\
     percentiles (defaults: 10 seconds per phase, 32 concurrent callers).\n\
     --redis instead compares Moderate on Redis with Moderate on the embedded backend, and\n\
     the rate-limit script with a trivial EVALSHA (redis-benchmark), on a redis-server it\n\
-    starts itself.";
+    starts itself. --redis-cpus runs that redis-server on the given CPUs (through taskset);\n\
+    start modgate-load itself under `taskset -c` on the others to give Redis a core of its\n\
+    own, as it would have on its own host.";
 
 fn usage(arg: &str) -> ! {
     eprintln!("modgate-load: unexpected {arg:?}\n{USAGE}");
@@ -415,7 +421,12 @@ const GENEROUS_LIMITS: &str = "[server]\ndiagnostics = true\n[sites.default]\nra
     { key = \"thread\", rate = \"1000000/second\", burst = 1000000 },\n]\n";
 
 async fn redis_comparison(args: &Args) {
-    let redis = PrivateRedis::start();
+    let redis = PrivateRedis::start(args.redis_cpus.as_deref());
+    println!(
+        "modgate-load on CPUs {}, redis-server on CPUs {}",
+        allowed_cpus(),
+        args.redis_cpus.as_deref().unwrap_or("the same")
+    );
     let embedded = InProcess::start(GENEROUS_LIMITS, None).await;
     let shared = InProcess::start(GENEROUS_LIMITS, Some(redis.url())).await;
     let counter = Arc::new(AtomicU64::new(0));
@@ -493,6 +504,19 @@ async fn limit_checks(url: &str, concurrency: usize, seconds: u64) -> Report {
     .await
 }
 
+/// The CPUs this process may run on, as the kernel lists them.
+fn allowed_cpus() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+                .map(|list| list.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
 /// A redis-server for the benchmark alone: a free loopback port, no persistence.
 struct PrivateRedis {
     port: u16,
@@ -500,12 +524,20 @@ struct PrivateRedis {
 }
 
 impl PrivateRedis {
-    fn start() -> Self {
+    fn start(cpus: Option<&str>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = std::process::Command::new("redis-server")
+        let mut command = match cpus {
+            Some(cpus) => {
+                let mut taskset = std::process::Command::new("taskset");
+                taskset.args(["-c", cpus, "redis-server"]);
+                taskset
+            }
+            None => std::process::Command::new("redis-server"),
+        };
+        let child = command
             .args([
                 "--port",
                 &port.to_string(),
@@ -519,7 +551,12 @@ impl PrivateRedis {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                eprintln!("modgate-load --redis needs redis-server (Debian package redis-server): {e}");
+                let through = if cpus.is_some() {
+                    " and taskset (util-linux)"
+                } else {
+                    ""
+                };
+                eprintln!("modgate-load --redis needs redis-server (Debian package redis-server){through}: {e}");
                 std::process::exit(2)
             });
         let deadline = Instant::now() + Duration::from_secs(5);

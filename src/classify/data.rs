@@ -86,6 +86,11 @@ pub struct Example {
     pub source: String,
     /// Made by training from another row (its text without diacritics), not read from a file.
     pub unaccented_copy: bool,
+    /// The dataset's own kind of spam (`meta.spam_type`, numbers written out), where it
+    /// records one. Each dataset has its own vocabulary: ViSpamReviews numbers fake reviews
+    /// (1), reviews of the shop or delivery only (2) and irrelevant content (3);
+    /// vi_comment_spam names them (`shop`, `loan`, ...).
+    pub spam_type: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +117,18 @@ struct Row {
     text: String,
     label: String,
     source: Option<String>,
+    // Datasets put other things in `meta` too (ratings, votes, titles); only `spam_type`
+    // is read, and a `meta` or `spam_type` of another shape means the row has no spam type
+    // rather than that it is malformed.
+    meta: Option<serde_json::Value>,
+}
+
+fn spam_type_of(meta: Option<&serde_json::Value>) -> Option<String> {
+    match meta?.get("spam_type")? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// Reads one JSONL file. Blank lines are skipped; any other line that is not a JSON object
@@ -163,6 +180,7 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Example>, DataError> {
             label,
             source: row.source.unwrap_or_else(|| default_source.clone()),
             unaccented_copy: false,
+            spam_type: spam_type_of(row.meta.as_ref()),
         });
     }
     Ok(examples)
@@ -249,6 +267,21 @@ mod tests {
         assert_eq!(rows[0].source, "s");
         assert_eq!(rows[1].source, "mine");
         assert!(rows[1].id.ends_with(":3"));
+    }
+
+    #[test]
+    fn spam_type_is_read_as_text_whatever_its_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = [
+            r#"{"text":"a","label":"spam","meta":{"spam_type":2,"rating":5}}"#,
+            r#"{"text":"b","label":"spam","meta":{"spam_type":"loan"}}"#,
+            r#"{"text":"c","label":"ham","meta":{"spam_type":null}}"#,
+            r#"{"text":"d","label":"ham","meta":"free text"}"#,
+            r#"{"text":"e","label":"ham","meta":null}"#,
+        ];
+        let path = write(dir.path(), "m.jsonl", lines.join("\n").as_bytes());
+        let types: Vec<Option<String>> = read_jsonl(&path).unwrap().into_iter().map(|e| e.spam_type).collect();
+        assert_eq!(types, [Some("2".into()), Some("loan".into()), None, None, None]);
     }
 
     #[test]

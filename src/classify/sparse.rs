@@ -57,6 +57,7 @@ impl SparseRows {
 
 /// FTRL-Proximal settings. Defaults were chosen on the dev splits (see models/MODEL_CARD.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FtrlParams {
     /// Learning-rate scale (the paper's alpha).
     pub alpha: f64,
@@ -200,6 +201,7 @@ fn update(z: &mut f64, n: &mut f64, g: f64, w: f64, alpha: f64) {
 /// Settings of the batch optimizer: the same objective as scikit-learn's
 /// `LogisticRegression(C)`: C * sum of log losses + ||w||^2 / 2 (bias not penalised).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LbfgsParams {
     /// Inverse regularisation strength.
     pub c: f64,

@@ -26,8 +26,10 @@ use super::scorer::{Classifier, Scores};
 use super::sparse::{FtrlParams, LbfgsParams, LinearModel, SparseRows, TextOptimizer};
 use crate::text::{FeatureIndices, FeatureSpec, META_SIGNALS, NamedFeatures, TextAnalysis, extract, meta_signals};
 
-/// Everything that decides what a training run produces.
+/// Everything that decides what a training run produces. Fields missing from `--params`
+/// JSON keep their defaults, so a tuning run names only what it changes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainConfig {
     pub spec: FeatureSpec,
     pub spam: HeadConfig,
@@ -35,7 +37,6 @@ pub struct TrainConfig {
     pub hate: HeadConfig,
     /// Text weights smaller than this are dropped after merging (smaller model file; the
     /// measured effect on dev AUC is below 0.001 at 0.1).
-    #[serde(default)]
     pub prune_below: f32,
     /// Folds for the out-of-fold logits the combiners learn from.
     pub folds: usize,
@@ -45,19 +46,18 @@ pub struct TrainConfig {
     /// Named features kept per head in the model file.
     pub dictionary_per_head: usize,
     /// Naive-Bayes feature scaling of the text layers, when set.
-    #[serde(default)]
     pub naive_bayes: Option<NaiveBayesScaling>,
     /// Share of the Vietnamese training rows added again without diacritics.
-    #[serde(default)]
     pub unaccented_copies: f64,
     /// The spam and abuse flag threshold. `Some(p)`: a fixed probability (the combiners are
     /// calibrated, so 0.5 means "more likely than not", the rule the scikit-learn
     /// baseline uses too). `None`: the threshold with the best mean F1 across training
     /// sources, on out-of-fold scores.
-    #[serde(default)]
     pub flag_threshold: Option<f32>,
     /// Precision the `reject` threshold must reach (pooled out-of-fold scores).
     pub reject_precision: f64,
+    /// Leave out the review spam that is not comment spam ([`is_review_padding`]).
+    pub drop_review_padding: bool,
     pub version: String,
 }
 
@@ -95,13 +95,16 @@ impl Default for TrainConfig {
             flag_threshold: Some(0.5),
             unaccented_copies: 0.3,
             reject_precision: 0.95,
+            drop_review_padding: true,
             version: format!("modgate-{}", env!("CARGO_PKG_VERSION")),
         }
     }
 }
 
-/// How one head's text layer is trained.
+/// How one head's text layer is trained. A head given in `--params` starts from
+/// [`HeadConfig::default`], not from that head's default in [`TrainConfig::default`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HeadConfig {
     /// Text layers to fit. With more than one, the combiner learns how much to trust each;
     /// as all are linear in the same features they are merged into one weight vector, so
@@ -113,15 +116,9 @@ pub struct HeadConfig {
     pub group_scales: [f32; 3],
     /// Sources whose rows count several times for this head (each row is repeated; a
     /// repeat shares its row's fold).
-    #[serde(default)]
     pub source_weights: BTreeMap<String, u32>,
     /// Whether this head also learns from the unaccented copies of Vietnamese rows.
-    #[serde(default = "yes")]
     pub unaccented_copies: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl Default for HeadConfig {
@@ -186,6 +183,8 @@ pub struct TrainOutcome {
     pub classifier: Classifier,
     /// Training rows dropped because their text is also in a dev split.
     pub removed_dev_duplicates: usize,
+    /// Training rows dropped as review padding ([`is_review_padding`]).
+    pub removed_review_padding: usize,
 }
 
 /// One fitted text layer and its out-of-fold logits.
@@ -273,10 +272,52 @@ pub fn train(
     }
     let dev = load_dev_sets(dev_files)?;
     let (mut examples, removed) = remove_dev_duplicates(examples, &dev);
+    let before_padding = examples.len();
+    if config.drop_review_padding {
+        examples.retain(|e| !is_review_padding(e));
+    }
+    let removed_padding = before_padding - examples.len();
     examples.extend(unaccented_copies(&examples, config.unaccented_copies, config.seed));
     let mut outcome = train_examples(&examples, &dev, config, progress)?;
     outcome.removed_dev_duplicates = removed;
+    outcome.removed_review_padding = removed_padding;
     Ok(outcome)
+}
+
+/// ViSpamReviews labels as spam two kinds of product review that are not spam under a news
+/// article: reviews of the shop or the delivery only (its spam type 2, which its SOURCE.md
+/// advises leaving out for comment moderation), and reviews padded with a stretched word
+/// ("ủng hộ shop nhaaaaaaa"), which buyers write to reach the length a shop rewards (its
+/// type 3 rows with a letter typed three times or more in a row). Learned as spam, the
+/// padded ones taught the spam head that a stretched word is spam, so "Tuyệt vờiiiii" was
+/// rejected. Type 3's keyboard mash and text ads without a stretched word stay spam.
+pub fn is_review_padding(example: &Example) -> bool {
+    if example.source != "vispamreviews" || example.label != Label::Spam {
+        return false;
+    }
+    match example.spam_type.as_deref() {
+        Some("2") => true,
+        Some("3") => has_stretched_letter(&example.text),
+        _ => false,
+    }
+}
+
+/// A letter typed three times or more in a row, in any case ("quáaaa", "OKKK").
+fn has_stretched_letter(text: &str) -> bool {
+    let mut previous = None;
+    let mut run = 0;
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_alphabetic() && previous == Some(c) {
+            run += 1;
+            if run >= 3 {
+                return true;
+            }
+        } else {
+            run = 1;
+        }
+        previous = Some(c);
+    }
+    false
 }
 
 /// The key under which two texts count as the same comment: lowercased, whitespace
@@ -470,6 +511,7 @@ pub fn train_examples(
         model,
         classifier,
         removed_dev_duplicates: 0,
+        removed_review_padding: 0,
     })
 }
 
@@ -1043,4 +1085,77 @@ fn build_dictionary(
         }
     }
     dictionary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(text: &str, label: Label, spam_type: Option<&str>) -> Example {
+        Example {
+            id: text.to_string(),
+            text: text.to_string(),
+            label,
+            source: "vispamreviews".to_string(),
+            unaccented_copy: false,
+            spam_type: spam_type.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn review_padding_is_shop_only_and_stretched_reviews_labelled_spam() {
+        // Shop or delivery only: not spam under an article.
+        assert!(is_review_padding(&review(
+            "Giao hàng nhanh, đóng gói kĩ",
+            Label::Spam,
+            Some("2")
+        )));
+        // Padded with a stretched word, in either case.
+        assert!(is_review_padding(&review(
+            "sẽ ủng hộ shop típ nhaaaaaa",
+            Label::Spam,
+            Some("3")
+        )));
+        assert!(is_review_padding(&review("Xịn OKKK", Label::Spam, Some("3"))));
+        // Irrelevant content without a stretched word, fake reviews, ham: kept.
+        assert!(!is_review_padding(&review(
+            "Soạn tin DK gửi 9029 nhận quà",
+            Label::Spam,
+            Some("3")
+        )));
+        assert!(!is_review_padding(&review(
+            "vay tiền nhanh, ib mình",
+            Label::Spam,
+            Some("1")
+        )));
+        assert!(!is_review_padding(&review("tốttttt lắm", Label::Ham, Some("0"))));
+        // Two letters, or a repeated digit or mark, are not a stretched word.
+        assert!(!is_review_padding(&review("ngon!!! 1000đ ok", Label::Spam, Some("3"))));
+        // Other datasets' spam types mean other things.
+        let mut other = review("Giao hàng nhanh", Label::Spam, Some("2"));
+        other.source = "vi_comment_spam".to_string();
+        assert!(!is_review_padding(&other));
+    }
+
+    #[test]
+    fn partial_params_keep_the_other_defaults() {
+        let config: TrainConfig =
+            serde_json::from_str(r#"{"hate": {"group_scales": [2.0, 1.0, 0.5], "source_weights": {"vihsd": 2}}}"#)
+                .unwrap();
+        let defaults = TrainConfig::default();
+        assert_eq!(config.hate.group_scales, [2.0, 1.0, 0.5]);
+        assert_eq!(config.hate.source_weights.get("vihsd"), Some(&2));
+        // The head itself starts from HeadConfig's defaults.
+        assert!(config.hate.unaccented_copies);
+        assert_eq!(config.hate.members.len(), 1);
+        // Everything not named keeps TrainConfig's defaults, not the types' zero values.
+        assert_eq!(config.prune_below, defaults.prune_below);
+        assert_eq!(config.flag_threshold, defaults.flag_threshold);
+        assert!(config.drop_review_padding);
+        assert_eq!(config.spam.source_weights, defaults.spam.source_weights);
+        assert_eq!(config.abuse.members.len(), defaults.abuse.members.len());
+        let round_trip: TrainConfig = serde_json::from_str(&serde_json::to_string(&defaults).unwrap()).unwrap();
+        assert_eq!(round_trip.spec, defaults.spec);
+        assert_eq!(round_trip.reject_precision, defaults.reject_precision);
+    }
 }

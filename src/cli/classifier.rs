@@ -310,6 +310,12 @@ pub fn train(args: TrainArgs) -> Result<Outcome, CliError> {
             outcome.removed_dev_duplicates
         ))?;
     }
+    if outcome.removed_review_padding > 0 {
+        print(&format!(
+            "left out {} review-padding rows (shop-only and stretched-word reviews labelled spam)\n",
+            outcome.removed_review_padding
+        ))?;
+    }
     print(&render_training(
         &outcome.model,
         &out,
