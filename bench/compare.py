@@ -257,15 +257,15 @@ def side_by_side_markdown(sk_all: dict, mg_all: dict) -> str:
     return "\n".join(out)
 
 
-def padding_free_markdown(entry: dict) -> str:
+def without_opinion_spam_markdown(entry: dict) -> str:
     sk, mg = entry["sklearn"], entry["modgate"]
     return "\n".join(
         [
             "## ViSpamReviews as comment spam",
             "",
-            f"Its dev split without the {entry['n_removed']} rows of review padding that both models "
-            "leave out of training (shop- or delivery-only reviews, and reviews padded with a "
-            "stretched word, labelled spam by the dataset).",
+            f"Its dev split without the {entry['n_removed']} rows of opinion spam that both models "
+            "leave out of training (fake reviews, shop- or delivery-only reviews, and reviews "
+            "padded with a stretched word, all labelled spam by the dataset).",
             "",
             "| n | AUC sklearn | AUC modgate | F1 sklearn | F1 modgate |",
             "| ---: | ---: | ---: | ---: | ---: |",
@@ -423,15 +423,15 @@ def main(argv=None) -> int:
             print(f"warning: {warn}", file=sys.stderr)
         mg_all[name] = res
 
-    # ---- ViSpamReviews as comment spam: its dev split without the review padding that both
-    # models leave out of training (shop-only and stretched-word reviews labelled spam)
-    padding_free = None
+    # ---- ViSpamReviews as comment spam: its dev split without the opinion spam that both
+    # models leave out of training (fake, shop-only and stretched-word reviews labelled spam)
+    without_opinion_spam = None
     if "vispamreviews" in datasets:
-        rows = [r for r in datasets["vispamreviews"]["dev"] if not skb.is_review_padding(r)]
-        path = out_dir / "vispamreviews_dev_without_padding.jsonl"
+        rows = [r for r in datasets["vispamreviews"]["dev"] if not skb.is_opinion_spam(r)]
+        path = out_dir / "vispamreviews_dev_without_opinion_spam.jsonl"
         obfuscate.write_jsonl(path, rows)
-        print("modgate eval vispamreviews without review padding ...", file=sys.stderr, flush=True)
-        padding_free = {
+        print("modgate eval vispamreviews without opinion spam ...", file=sys.stderr, flush=True)
+        without_opinion_spam = {
             "file": str(path),
             "n_removed": len(datasets["vispamreviews"]["dev"]) - len(rows),
             "modgate": run_modgate_eval(args.modgate, args.model, path, args.timeout),
@@ -475,8 +475,8 @@ def main(argv=None) -> int:
         more = f"\n- … and {len(warnings) - len(shown)} more (report.json has them all)" if len(warnings) > 3 else ""
         sections.append("## Warnings\n\n" + "\n".join(f"- {w}" for w in shown) + more)
     sections.append(side_by_side_markdown(sk_all, mg_all))
-    if padding_free:
-        sections.append(padding_free_markdown(padding_free))
+    if without_opinion_spam:
+        sections.append(without_opinion_spam_markdown(without_opinion_spam))
     sections.append(obfuscation_markdown(obf))
     markdown = "\n\n".join(sections) + "\n"
     report = {
@@ -491,7 +491,7 @@ def main(argv=None) -> int:
             "sklearn_reused": bool(reuse),
         },
         "warnings": warnings,
-        "vispamreviews_without_padding": padding_free,
+        "vispamreviews_without_opinion_spam": without_opinion_spam,
         "sklearn": sk_all,
         "modgate": mg_all,
         "comparison": {

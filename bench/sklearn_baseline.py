@@ -104,14 +104,15 @@ def duplicate_key(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def is_review_padding(row: dict) -> bool:
-    """The rule of modgate's `is_review_padding`: ViSpamReviews spam that is shop/delivery-only
-    (type 2) or padded with a letter typed three times in a row (type 3)."""
+def is_opinion_spam(row: dict) -> bool:
+    """The rule of modgate's `is_opinion_spam`: ViSpamReviews spam that is a fake review
+    (type 1), shop/delivery-only (type 2) or padded with a letter typed three times in a row
+    (type 3)."""
     if row.get("source") != "vispamreviews" or row["label"] != "spam":
         return False
     meta = row.get("meta")
     spam_type = meta.get("spam_type") if isinstance(meta, dict) else None
-    if spam_type == 2:
+    if spam_type in (1, 2):
         return True
     if spam_type == 3:
         run, previous = 0, None
@@ -147,9 +148,9 @@ def discover_datasets(data_dir: Path, only: list[str] | None) -> dict[str, dict]
         folder = data_dir / name
         train = read_jsonl(folder / "train.jsonl") if (folder / "train.jsonl").is_file() else []
         train = [r for r in train if duplicate_key(r["text"]) not in dev_keys]
-        # Review spam that is not comment spam: left out by `modgate train` too.
+        # Opinion spam that is not comment spam: left out by `modgate train` too.
         if name == "vispamreviews":
-            train = [r for r in train if not is_review_padding(r)]
+            train = [r for r in train if not is_opinion_spam(r)]
         dev = read_jsonl(folder / "dev.jsonl")
         labels = {r["label"] for r in train} | {r["label"] for r in dev}
         langs = sorted({r.get("lang", "?") for r in dev})

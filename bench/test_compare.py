@@ -140,23 +140,25 @@ def test_missing_data_folder_exits_2():
     assert "../shared/data" in proc.stderr
 
 
-def test_review_padding_matches_modgates_rule():
+def test_opinion_spam_matches_modgates_rule():
     import sklearn_baseline as skb
 
     def row(text, label="spam", spam_type=3, source="vispamreviews"):
         return {"text": text, "label": label, "source": source, "meta": {"spam_type": spam_type, "rating": 5}}
 
-    # The cases of modgate's own test (src/classify/train.rs): shop-only and stretched-word
-    # reviews labelled spam are padding; other spam, ham and other datasets are not.
-    assert skb.is_review_padding(row("Giao hàng nhanh, đóng gói kĩ", spam_type=2))
-    assert skb.is_review_padding(row("sẽ ủng hộ shop típ nhaaaaaa"))
-    assert skb.is_review_padding(row("Xịn OKKK"))
-    assert not skb.is_review_padding(row("Soạn tin DK gửi 9029 nhận quà"))
-    assert not skb.is_review_padding(row("vay tiền nhanh, ib mình", spam_type=1))
-    assert not skb.is_review_padding(row("tốttttt lắm", label="ham", spam_type=0))
-    assert not skb.is_review_padding(row("ngon!!! 1000đ ok"))
-    assert not skb.is_review_padding(row("Giao hàng nhanh", spam_type="2", source="vi_comment_spam"))
-    assert not skb.is_review_padding({"text": "x", "label": "spam", "source": "vispamreviews"})
+    # The cases of modgate's own test (src/classify/train.rs): fake, shop-only and
+    # stretched-word reviews labelled spam are opinion spam; other spam, ham and other
+    # datasets are not.
+    assert skb.is_opinion_spam(row("Chất lượng sản phẩm tuyệt vời", spam_type=1))
+    assert skb.is_opinion_spam(row("Giao hàng nhanh, đóng gói kĩ", spam_type=2))
+    assert skb.is_opinion_spam(row("sẽ ủng hộ shop típ nhaaaaaa"))
+    assert skb.is_opinion_spam(row("Xịn OKKK"))
+    assert not skb.is_opinion_spam(row("Soạn tin DK gửi 9029 nhận quà"))
+    assert not skb.is_opinion_spam(row("vay tiền nhanh, ib mình"))
+    assert not skb.is_opinion_spam(row("tốttttt lắm", label="ham", spam_type=0))
+    assert not skb.is_opinion_spam(row("ngon!!! 1000đ ok"))
+    assert not skb.is_opinion_spam(row("Giao hàng nhanh", spam_type="2", source="vi_comment_spam"))
+    assert not skb.is_opinion_spam({"text": "x", "label": "spam", "source": "vispamreviews"})
 
 
 def test_end_to_end_with_fake_modgate():

@@ -217,9 +217,9 @@ async fn risk_based_asks_borderline_comments_for_a_captcha_and_decides_them_agai
     let server = TestServer::start(&config, dir.path()).await;
     let mut client = server.client().await;
 
-    // The shipped model scores this short thank-you around 0.3 for spam (a known
-    // weakness, see the model card): borderline against a hold threshold of 0.5.
-    let mut borderline = comment("r1", "Bài viết rất hay, cảm ơn tác giả");
+    // The shipped model scores this short praise around 0.35 for spam (short praise leans
+    // spam, a known weakness, see the model card): borderline against a hold of 0.5.
+    let mut borderline = comment("r1", "Tuyệt vời, cảm ơn tác giả");
     borderline.client.as_mut().unwrap().ip = "192.0.2.31".into();
     let asked = client.moderate(borderline.clone()).await.unwrap().into_inner();
     let spam = asked.scores.as_ref().unwrap().spam;

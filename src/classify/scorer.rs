@@ -346,7 +346,6 @@ fn display_name(name: &str) -> String {
             .join(" "),
         Some(("c" | "t", rest)) => format!("…{}…", rest.trim()),
         Some(("host", rest)) => format!("link to {rest}"),
-        Some(("shape", "stretched")) => "stretched letters".to_string(),
         Some(("shape", "long")) => "an overlong word".to_string(),
         _ => name.to_string(),
     }

@@ -56,8 +56,8 @@ pub struct TrainConfig {
     pub flag_threshold: Option<f32>,
     /// Precision the `reject` threshold must reach (pooled out-of-fold scores).
     pub reject_precision: f64,
-    /// Leave out the review spam that is not comment spam ([`is_review_padding`]).
-    pub drop_review_padding: bool,
+    /// Leave out the review spam that is not comment spam ([`is_opinion_spam`]).
+    pub drop_opinion_spam: bool,
     pub version: String,
 }
 
@@ -95,7 +95,7 @@ impl Default for TrainConfig {
             flag_threshold: Some(0.5),
             unaccented_copies: 0.3,
             reject_precision: 0.95,
-            drop_review_padding: true,
+            drop_opinion_spam: true,
             version: format!("modgate-{}", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -183,8 +183,8 @@ pub struct TrainOutcome {
     pub classifier: Classifier,
     /// Training rows dropped because their text is also in a dev split.
     pub removed_dev_duplicates: usize,
-    /// Training rows dropped as review padding ([`is_review_padding`]).
-    pub removed_review_padding: usize,
+    /// Training rows dropped as opinion spam ([`is_opinion_spam`]).
+    pub removed_opinion_spam: usize,
 }
 
 /// One fitted text layer and its out-of-fold logits.
@@ -272,31 +272,32 @@ pub fn train(
     }
     let dev = load_dev_sets(dev_files)?;
     let (mut examples, removed) = remove_dev_duplicates(examples, &dev);
-    let before_padding = examples.len();
-    if config.drop_review_padding {
-        examples.retain(|e| !is_review_padding(e));
+    let before_opinion = examples.len();
+    if config.drop_opinion_spam {
+        examples.retain(|e| !is_opinion_spam(e));
     }
-    let removed_padding = before_padding - examples.len();
+    let removed_opinion = before_opinion - examples.len();
     examples.extend(unaccented_copies(&examples, config.unaccented_copies, config.seed));
     let mut outcome = train_examples(&examples, &dev, config, progress)?;
     outcome.removed_dev_duplicates = removed;
-    outcome.removed_review_padding = removed_padding;
+    outcome.removed_opinion_spam = removed_opinion;
     Ok(outcome)
 }
 
-/// ViSpamReviews labels as spam two kinds of product review that are not spam under a news
-/// article: reviews of the shop or the delivery only (its spam type 2, which its SOURCE.md
+/// ViSpamReviews labels as spam three kinds of product review that are not spam under a
+/// news article: fake reviews (its spam type 1: generic over-praise, "Chất lượng sản phẩm
+/// tuyệt vời"), reviews of the shop or the delivery only (type 2, which its SOURCE.md
 /// advises leaving out for comment moderation), and reviews padded with a stretched word
-/// ("ủng hộ shop nhaaaaaaa"), which buyers write to reach the length a shop rewards (its
-/// type 3 rows with a letter typed three times or more in a row). Learned as spam, the
-/// padded ones taught the spam head that a stretched word is spam, so "Tuyệt vờiiiii" was
+/// ("ủng hộ shop nhaaaaaa"), which buyers write to reach the length a shop rewards (its
+/// type-3 rows with a letter typed three times or more in a row). Learned as spam, they
+/// taught the spam head that praise and stretching are spam, so "Tuyệt vờiiiii" was
 /// rejected. Type 3's keyboard mash and text ads without a stretched word stay spam.
-pub fn is_review_padding(example: &Example) -> bool {
+pub fn is_opinion_spam(example: &Example) -> bool {
     if example.source != "vispamreviews" || example.label != Label::Spam {
         return false;
     }
     match example.spam_type.as_deref() {
-        Some("2") => true,
+        Some("1" | "2") => true,
         Some("3") => has_stretched_letter(&example.text),
         _ => false,
     }
@@ -511,7 +512,7 @@ pub fn train_examples(
         model,
         classifier,
         removed_dev_duplicates: 0,
-        removed_review_padding: 0,
+        removed_opinion_spam: 0,
     })
 }
 
@@ -1103,38 +1104,43 @@ mod tests {
     }
 
     #[test]
-    fn review_padding_is_shop_only_and_stretched_reviews_labelled_spam() {
-        // Shop or delivery only: not spam under an article.
-        assert!(is_review_padding(&review(
+    fn opinion_spam_is_fake_shop_only_and_padded_reviews_labelled_spam() {
+        // Fake praise, and shop or delivery only: not spam under an article.
+        assert!(is_opinion_spam(&review(
+            "Chất lượng sản phẩm tuyệt vời",
+            Label::Spam,
+            Some("1")
+        )));
+        assert!(is_opinion_spam(&review(
             "Giao hàng nhanh, đóng gói kĩ",
             Label::Spam,
             Some("2")
         )));
         // Padded with a stretched word, in either case.
-        assert!(is_review_padding(&review(
+        assert!(is_opinion_spam(&review(
             "sẽ ủng hộ shop típ nhaaaaaa",
             Label::Spam,
             Some("3")
         )));
-        assert!(is_review_padding(&review("Xịn OKKK", Label::Spam, Some("3"))));
-        // Irrelevant content without a stretched word, fake reviews, ham: kept.
-        assert!(!is_review_padding(&review(
+        assert!(is_opinion_spam(&review("Xịn OKKK", Label::Spam, Some("3"))));
+        // Irrelevant content without a stretched word, and ham: kept.
+        assert!(!is_opinion_spam(&review(
             "Soạn tin DK gửi 9029 nhận quà",
             Label::Spam,
             Some("3")
         )));
-        assert!(!is_review_padding(&review(
+        assert!(!is_opinion_spam(&review(
             "vay tiền nhanh, ib mình",
             Label::Spam,
-            Some("1")
+            Some("3")
         )));
-        assert!(!is_review_padding(&review("tốttttt lắm", Label::Ham, Some("0"))));
+        assert!(!is_opinion_spam(&review("tốttttt lắm", Label::Ham, Some("0"))));
         // Two letters, or a repeated digit or mark, are not a stretched word.
-        assert!(!is_review_padding(&review("ngon!!! 1000đ ok", Label::Spam, Some("3"))));
+        assert!(!is_opinion_spam(&review("ngon!!! 1000đ ok", Label::Spam, Some("3"))));
         // Other datasets' spam types mean other things.
         let mut other = review("Giao hàng nhanh", Label::Spam, Some("2"));
         other.source = "vi_comment_spam".to_string();
-        assert!(!is_review_padding(&other));
+        assert!(!is_opinion_spam(&other));
     }
 
     #[test]
@@ -1151,7 +1157,7 @@ mod tests {
         // Everything not named keeps TrainConfig's defaults, not the types' zero values.
         assert_eq!(config.prune_below, defaults.prune_below);
         assert_eq!(config.flag_threshold, defaults.flag_threshold);
-        assert!(config.drop_review_padding);
+        assert!(config.drop_opinion_spam);
         assert_eq!(config.spam.source_weights, defaults.spam.source_weights);
         assert_eq!(config.abuse.members.len(), defaults.abuse.members.len());
         let round_trip: TrainConfig = serde_json::from_str(&serde_json::to_string(&defaults).unwrap()).unwrap();

@@ -62,8 +62,10 @@ pub struct TrainArgs {
     /// Version string recorded in the model (reported with every decision).
     #[arg(long, value_name = "NAME")]
     pub model_version: Option<String>,
-    /// Training settings as JSON (the `training_params` of an existing model), for tuning.
-    #[arg(long, hide = true, value_name = "JSON")]
+    /// Training settings to change, as JSON; what is not named keeps its default (the
+    /// fields are those of a model's `training_params`), e.g. '{"drop_opinion_spam": false}'
+    /// to learn ViSpamReviews' fake, shop-only and padded reviews as spam
+    #[arg(long, value_name = "JSON")]
     pub params: Option<String>,
 }
 
@@ -310,10 +312,10 @@ pub fn train(args: TrainArgs) -> Result<Outcome, CliError> {
             outcome.removed_dev_duplicates
         ))?;
     }
-    if outcome.removed_review_padding > 0 {
+    if outcome.removed_opinion_spam > 0 {
         print(&format!(
-            "left out {} review-padding rows (shop-only and stretched-word reviews labelled spam)\n",
-            outcome.removed_review_padding
+            "left out {} rows of opinion spam (ViSpamReviews' fake, shop-only and padded reviews)\n",
+            outcome.removed_opinion_spam
         ))?;
     }
     print(&render_training(

@@ -18,7 +18,7 @@ use super::teencode;
 
 /// Bumped whenever a change here would change the features of some text, so a model
 /// trained with an older normalizer is refused instead of silently mis-scoring.
-pub const NORMALIZER_VERSION: u32 = 3;
+pub const NORMALIZER_VERSION: u32 = 4;
 
 /// What a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,15 +44,14 @@ pub struct Token {
     pub source: Range<usize>,
     toned: Range<u32>,
     plain: Range<u32>,
-    /// The toned word before stretched letters were squashed (same as toned otherwise).
-    unsquashed: Range<u32>,
     /// Range in [`TextAnalysis::folded`] the token was read from.
     folded: Range<u32>,
     /// Range in [`TextAnalysis::compact`] (empty for non-words), so character n-gram
     /// evidence can be traced back to the words it came from.
     pub compact: Range<u32>,
-    /// The word had letters stretched ("nguuuu", "kkkkkkk") before squashing: itself a
-    /// signal (emphasis, keyboard mash in review spam) that squashing would hide.
+    /// The word had letters stretched ("nguuuu", "kkkkkkk") before squashing. Not a
+    /// feature (since normalizer version 4): stretching is emphasis, used as much by happy
+    /// readers as by spammers, and a model that weighs it either way can be fooled by it.
     pub stretched: bool,
 }
 
@@ -97,7 +96,6 @@ pub struct TextAnalysis {
     surface_owner: Vec<Option<u32>>,
     toned: String,
     plain: String,
-    unsquashed: String,
     tokens: Vec<Token>,
     compact: Vec<char>,
     hosts: String,
@@ -144,16 +142,6 @@ impl TextAnalysis {
         &self.toned[token.toned.start as usize..token.toned.end as usize]
     }
 
-    /// The toned token with stretched letters kept ("kkkkkk", "đẹppppp"): keyboard mash and
-    /// stretching are strong signals of review spam that squashing would erase.
-    pub fn unsquashed(&self, token: &Token) -> &str {
-        if token.unsquashed.is_empty() {
-            self.toned(token)
-        } else {
-            &self.unsquashed[token.unsquashed.start as usize..token.unsquashed.end as usize]
-        }
-    }
-
     /// The token without diacritics and with teencode expanded ("ko" -> "khong").
     pub fn plain(&self, token: &Token) -> &str {
         &self.plain[token.plain.start as usize..token.plain.end as usize]
@@ -172,7 +160,7 @@ impl TextAnalysis {
     }
 
     /// The folded text with each token replaced by its reading (leet undone, spelled-out
-    /// words joined, stretched letters kept) and everything between tokens (spaces,
+    /// words joined, stretched letters squashed) and everything between tokens (spaces,
     /// punctuation) kept: the surface that character n-grams are taken from.
     pub fn surface(&self) -> &[char] {
         &self.surface
@@ -298,7 +286,6 @@ impl TextAnalysis {
     fn tokenize(&mut self) {
         self.toned.clear();
         self.plain.clear();
-        self.unsquashed.clear();
         self.tokens.clear();
         self.hosts.clear();
         self.host_ends.clear();
@@ -477,12 +464,8 @@ impl TextAnalysis {
         self.word_plain = plain;
         if stretched {
             self.counts.stretched_words += 1;
-            let start = self.unsquashed.len() as u32;
-            self.unsquashed.extend(word.iter());
-            let end = self.unsquashed.len() as u32;
             if let Some(token) = self.tokens.last_mut() {
                 token.stretched = true;
-                token.unsquashed = start..end;
             }
         }
     }
@@ -508,7 +491,6 @@ impl TextAnalysis {
             toned: toned_range,
             plain: plain_range,
             folded: folded_span.start as u32..folded_span.end as u32,
-            unsquashed: 0..0,
             compact: 0..0,
             stretched: false,
         });
@@ -526,7 +508,6 @@ impl TextAnalysis {
             toned: toned_start..self.toned.len() as u32,
             plain: plain_start..self.plain.len() as u32,
             folded: folded_span.start as u32..folded_span.end as u32,
-            unsquashed: 0..0,
             compact: 0..0,
             stretched: false,
         });
@@ -613,7 +594,6 @@ impl TextAnalysis {
                         toned: toned_start..self.toned.len() as u32,
                         plain: plain_start..self.plain.len() as u32,
                         folded,
-                        unsquashed: 0..0,
                         compact: 0..0,
                         stretched: false,
                     });
@@ -641,18 +621,8 @@ impl TextAnalysis {
             }
             let before = self.surface.len();
             if t.kind == TokenKind::Word {
-                let range = if t.unsquashed.is_empty() {
-                    &t.toned
-                } else {
-                    &t.unsquashed
-                };
-                let arena = if t.unsquashed.is_empty() {
-                    &self.toned
-                } else {
-                    &self.unsquashed
-                };
                 self.surface
-                    .extend(arena[range.start as usize..range.end as usize].chars());
+                    .extend(self.toned[t.toned.start as usize..t.toned.end as usize].chars());
             } else {
                 self.surface
                     .extend_from_slice(&self.folded[t.folded.start as usize..t.folded.end as usize]);

@@ -242,14 +242,13 @@ pub fn extract<S: FeatureSink>(analysis: &TextAnalysis, spec: &FeatureSpec, sink
             }
         }
         previous = Some((plain_hash, toned_hash, toned_differs, index));
-        // Word shape: stretched letters and overlong "words" (no Vietnamese syllable has
-        // more than 7 letters; keyboard mash and glued-together junk have many).
-        let long = token.kind == TokenKind::Word && plain.len() > 15;
-        for (flag, shape) in [(token.stretched, "shape:stretched"), (long, "shape:long")] {
-            if flag {
-                let hash = xxh3_64_with_seed(shape.as_bytes(), seed) ^ NS_SHAPE;
-                sink.push(FeatureGroup::Words, bucket(hash, bits), shape, here);
-            }
+        // Word shape: overlong "words" (no Vietnamese syllable has more than 7 letters;
+        // keyboard mash and glued-together junk have many). Stretched letters are not a
+        // shape: see `Token::stretched`.
+        if token.kind == TokenKind::Word && plain.len() > 15 {
+            const SHAPE: &str = "shape:long";
+            let hash = xxh3_64_with_seed(SHAPE.as_bytes(), seed) ^ NS_SHAPE;
+            sink.push(FeatureGroup::Words, bucket(hash, bits), SHAPE, here);
         }
     }
     for host in analysis.link_hosts() {
@@ -293,11 +292,10 @@ pub fn extract<S: FeatureSink>(analysis: &TextAnalysis, spec: &FeatureSpec, sink
 }
 
 /// Character n-grams of the surface text (lowercase, look-alikes, leet and spelled-out
-/// words undone; tone marks, stretched letters and punctuation kept), inside each whitespace-separated
-/// chunk padded with a space on each side, as scikit-learn's `char_wb` analyzer does.
-/// This surface view keeps what the word views normalise away: "đẹp,", "nha...",
-/// "kkkkkkk" are strong signals of review spam (measured: dropping punctuation alone cost
-/// 0.011 AUC on ViSpamReviews dev).
+/// words undone, stretched letters squashed; tone marks and punctuation kept), inside each
+/// whitespace-separated chunk padded with a space on each side, as scikit-learn's `char_wb`
+/// analyzer does. This surface view keeps what the word views normalise away: "đẹp,",
+/// "nha..." (measured: dropping punctuation alone cost 0.011 AUC on ViSpamReviews dev).
 fn surface_char_ngrams<S: FeatureSink>(analysis: &TextAnalysis, spec: &FeatureSpec, sink: &mut S, name: &mut String) {
     let min = spec.toned_char_ngram_min as usize;
     let max = spec.toned_char_ngram_max.max(spec.toned_char_ngram_min) as usize;
@@ -351,7 +349,7 @@ fn surface_char_ngrams<S: FeatureSink>(analysis: &TextAnalysis, spec: &FeatureSp
 }
 
 /// Number of dense meta signals.
-pub const META_SIGNALS: usize = 10;
+pub const META_SIGNALS: usize = 9;
 
 /// Names of the dense meta signals, in [`meta_signals`] order.
 pub const META_SIGNAL_NAMES: [&str; META_SIGNALS] = [
@@ -364,7 +362,6 @@ pub const META_SIGNAL_NAMES: [&str; META_SIGNALS] = [
     "emoji_ratio",
     "shouting_punctuation",
     "vietnamese_ratio",
-    "stretched_ratio",
 ];
 
 /// Dense meta signals, each scaled to about 0..1 so one combiner weight scale fits all.
@@ -390,11 +387,6 @@ pub fn meta_signals(counts: &TextCounts) -> [f32; META_SIGNALS] {
         } else {
             counts.vietnamese_words as f32 / counts.words as f32
         },
-        if counts.words == 0 {
-            0.0
-        } else {
-            (counts.stretched_words as f32 / counts.words as f32 * 4.0).min(1.0)
-        },
     ]
 }
 
@@ -412,6 +404,26 @@ mod tests {
         let mut sink = FeatureIndices::default();
         extract(&TextAnalysis::of(text), spec, &mut sink);
         sink
+    }
+
+    #[test]
+    fn stretched_letters_give_the_features_of_the_plain_word() {
+        // A spammer who stretches letters must not move the score, nor a reader who does it
+        // for joy: both views and every n-gram see the squashed word.
+        let spec = FeatureSpec::default();
+        for (stretched, plain) in [
+            ("Tuyệt vờiiiii", "Tuyệt vời"),
+            ("vay tiềnnnn nhanhhhh, ib zaloooo", "vay tiền nhanh, ib zalo"),
+            ("Loveeee it!!!", "Love it!!!"),
+        ] {
+            assert_eq!(
+                indices(stretched, &spec).groups,
+                indices(plain, &spec).groups,
+                "{stretched}"
+            );
+        }
+        // Doubled letters are words of their own ("xoong", "good"), not stretching.
+        assert_ne!(indices("good", &spec).groups, indices("god", &spec).groups);
     }
 
     #[test]
