@@ -153,6 +153,37 @@ fn check_with_the_built_in_model_separates_clean_from_spam_and_abuse() {
     assert!(!reasons.is_empty());
 }
 
+fn spam_score_of(text: &str) -> f64 {
+    let out = modgate().args(["check", "--json", text]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&out)).expect("one JSON object");
+    json["scores"]["spam"].as_f64().unwrap()
+}
+
+#[test]
+fn stretched_letters_move_no_score_of_the_built_in_model() {
+    // A reader's "hayyyy" is praise, not spam (the built-in model once rejected it), and a
+    // spammer's "tiềnnnn" is no disguise: both score as the plain words do, but for the
+    // length and ratio signals, which count the extra letters.
+    for (stretched, plain) in [
+        (
+            "Bài viết hayyyyy quáaaaa, cảm ơn tác giả",
+            "Bài viết hay quá, cảm ơn tác giả",
+        ),
+        (
+            "vay tiềnnnn nhanhhhh không thế chấppppp, ib zaloooo 0912 345 678",
+            "vay tiền nhanh không thế chấp, ib zalo 0912 345 678",
+        ),
+    ] {
+        let (stretched_score, plain_score) = (spam_score_of(stretched), spam_score_of(plain));
+        assert!(
+            (stretched_score - plain_score).abs() < 0.05,
+            "{stretched}: {stretched_score} against {plain_score}"
+        );
+    }
+    assert!(spam_score_of("Bài viết hayyyyy quáaaaa, cảm ơn tác giả") < 0.5);
+    assert!(spam_score_of("vay tiềnnnn nhanhhhh không thế chấppppp, ib zaloooo 0912 345 678") > 0.5);
+}
+
 #[test]
 fn check_reads_standard_input_and_refuses_invalid_utf8_and_empty_text() {
     let ok = modgate()
