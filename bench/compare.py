@@ -264,8 +264,8 @@ def without_opinion_spam_markdown(entry: dict) -> str:
             "## ViSpamReviews as comment spam",
             "",
             f"Its dev split without the {entry['n_removed']} rows of opinion spam that both models "
-            "leave out of training (fake reviews, shop- or delivery-only reviews, and reviews "
-            "padded with a stretched word, all labelled spam by the dataset).",
+            "leave out of training (fake reviews, shop- or delivery-only reviews, and reviews too "
+            "short or padded with a stretched word, all labelled spam by the dataset).",
             "",
             "| n | AUC sklearn | AUC modgate | F1 sklearn | F1 modgate |",
             "| ---: | ---: | ---: | ---: | ---: |",

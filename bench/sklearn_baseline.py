@@ -106,8 +106,8 @@ def duplicate_key(text: str) -> str:
 
 def is_opinion_spam(row: dict) -> bool:
     """The rule of modgate's `is_opinion_spam`: ViSpamReviews spam that is a fake review
-    (type 1), shop/delivery-only (type 2) or padded with a letter typed three times in a row
-    (type 3)."""
+    (type 1), shop/delivery-only (type 2), or (type 3) shorter than 30 characters or padded
+    with a letter typed three times in a row."""
     if row.get("source") != "vispamreviews" or row["label"] != "spam":
         return False
     meta = row.get("meta")
@@ -115,6 +115,8 @@ def is_opinion_spam(row: dict) -> bool:
     if spam_type in (1, 2):
         return True
     if spam_type == 3:
+        if len(row["text"]) < 30:
+            return True
         run, previous = 0, None
         for c in row["text"].lower():
             run = run + 1 if c.isalpha() and c == previous else 1

@@ -284,24 +284,28 @@ pub fn train(
     Ok(outcome)
 }
 
-/// ViSpamReviews labels as spam three kinds of product review that are not spam under a
-/// news article: fake reviews (its spam type 1: generic over-praise, "Chất lượng sản phẩm
-/// tuyệt vời"), reviews of the shop or the delivery only (type 2, which its SOURCE.md
-/// advises leaving out for comment moderation), and reviews padded with a stretched word
-/// ("ủng hộ shop nhaaaaaa"), which buyers write to reach the length a shop rewards (its
-/// type-3 rows with a letter typed three times or more in a row). Learned as spam, they
-/// taught the spam head that praise and stretching are spam, so "Tuyệt vờiiiii" was
-/// rejected. Type 3's keyboard mash and text ads without a stretched word stay spam.
+/// ViSpamReviews labels as spam kinds of product review that are not spam under a news
+/// article: fake reviews (its spam type 1: generic over-praise, "Chất lượng sản phẩm tuyệt
+/// vời"), reviews of the shop or the delivery only (type 2, which its SOURCE.md advises
+/// leaving out for comment moderation), and, among its "irrelevant content" (type 3),
+/// reviews too short to count ("Ngon quá", "Hợp lí", "very good": under
+/// [`SHORT_REVIEW_CHARS`]) or padded with a stretched word to reach the length a shop
+/// rewards ("ủng hộ shop nhaaaaaa": a letter typed three times or more in a row). Learned
+/// as spam, they taught the spam head that praise, short comments and stretching are spam,
+/// so "Tuyệt vờiiiii" was rejected. Longer keyboard mash and text ads stay spam.
 pub fn is_opinion_spam(example: &Example) -> bool {
     if example.source != "vispamreviews" || example.label != Label::Spam {
         return false;
     }
     match example.spam_type.as_deref() {
         Some("1" | "2") => true,
-        Some("3") => has_stretched_letter(&example.text),
+        Some("3") => has_stretched_letter(&example.text) || example.text.chars().count() < SHORT_REVIEW_CHARS,
         _ => false,
     }
 }
+
+/// Type-3 ViSpamReviews rows shorter than this (in characters) are short reviews, not spam.
+pub const SHORT_REVIEW_CHARS: usize = 30;
 
 /// A letter typed three times or more in a row, in any case ("quáaaa", "OKKK").
 fn has_stretched_letter(text: &str) -> bool {
@@ -1123,20 +1127,31 @@ mod tests {
             Some("3")
         )));
         assert!(is_opinion_spam(&review("Xịn OKKK", Label::Spam, Some("3"))));
+        // Too short to be a review: "irrelevant" to a shop, a fine comment under an article.
+        assert!(is_opinion_spam(&review("Ngon quá", Label::Spam, Some("3"))));
+        assert!(!is_opinion_spam(&review(
+            "Hdjdjfkfjfjfjfjfjfjfjfjfjfjfjfjfjf",
+            Label::Spam,
+            Some("3")
+        )));
         // Irrelevant content without a stretched word, and ham: kept.
         assert!(!is_opinion_spam(&review(
-            "Soạn tin DK gửi 9029 nhận quà",
+            "Soạn tin DK gửi 9029 nhận quà tặng hấp dẫn",
             Label::Spam,
             Some("3")
         )));
         assert!(!is_opinion_spam(&review(
-            "vay tiền nhanh, ib mình",
+            "vay tiền nhanh không thế chấp, ib mình",
             Label::Spam,
             Some("3")
         )));
         assert!(!is_opinion_spam(&review("tốttttt lắm", Label::Ham, Some("0"))));
         // Two letters, or a repeated digit or mark, are not a stretched word.
-        assert!(!is_opinion_spam(&review("ngon!!! 1000đ ok", Label::Spam, Some("3"))));
+        assert!(!is_opinion_spam(&review(
+            "ngon!!! 1000đ ok, đặt hàng qua web nhé",
+            Label::Spam,
+            Some("3")
+        )));
         // Other datasets' spam types mean other things.
         let mut other = review("Giao hàng nhanh", Label::Spam, Some("2"));
         other.source = "vi_comment_spam".to_string();

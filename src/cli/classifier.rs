@@ -64,7 +64,7 @@ pub struct TrainArgs {
     pub model_version: Option<String>,
     /// Training settings to change, as JSON; what is not named keeps its default (the
     /// fields are those of a model's `training_params`), e.g. '{"drop_opinion_spam": false}'
-    /// to learn ViSpamReviews' fake, shop-only and padded reviews as spam
+    /// to learn ViSpamReviews' fake, shop-only, too-short and padded reviews as spam
     #[arg(long, value_name = "JSON")]
     pub params: Option<String>,
 }
@@ -314,7 +314,7 @@ pub fn train(args: TrainArgs) -> Result<Outcome, CliError> {
     }
     if outcome.removed_opinion_spam > 0 {
         print(&format!(
-            "left out {} rows of opinion spam (ViSpamReviews' fake, shop-only and padded reviews)\n",
+            "left out {} rows of opinion spam (ViSpamReviews' fake, shop-only, too-short and padded reviews)\n",
             outcome.removed_opinion_spam
         ))?;
     }
