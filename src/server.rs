@@ -253,6 +253,11 @@ pub async fn run(
         tracing::info!("shutting down: health NOT_SERVING, draining calls in flight");
         reporter.set_not_serving::<ModerationServer<ModerationService>>().await;
         reporter.set_not_serving::<ReviewServer<ReviewService>>().await;
+        // Probes that ask about the whole server (Kubernetes' gRPC probe does by default)
+        // must see the drain too.
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
         let _ = stop_tx.send(true);
     });
 

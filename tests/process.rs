@@ -86,6 +86,59 @@ async fn sigterm_drains_and_exits_cleanly() {
 }
 
 #[test]
+fn health_reports_serving_and_tells_unknown_services_and_absent_servers_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("modgate.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let server = ServerProcess::start(&config, &dir.path().join("data"));
+    let health = |args: &[&str], env: &[(&str, String)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_modgate"));
+        command
+            .arg("health")
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("MODGATE_SERVER")
+            .env_remove("MODGATE_LISTEN");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).trim().to_string(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let addr = server.addr.to_string();
+    let serving = health(&["--server", &addr], &[]);
+    assert_eq!((serving.0, serving.1.as_str()), (Some(0), "SERVING"), "{serving:?}");
+    let whole = health(&["--server", &addr, "--service", ""], &[]);
+    assert_eq!((whole.0, whole.1.as_str()), (Some(0), "SERVING"), "{whole:?}");
+    let unknown = health(&["--server", &addr, "--service", "no.such.Service"], &[]);
+    assert_eq!(
+        (unknown.0, unknown.1.as_str()),
+        (Some(1), "SERVICE_UNKNOWN"),
+        "{unknown:?}"
+    );
+    // A container sets MODGATE_LISTEN to a wildcard address for `serve`; `health` in the
+    // same environment asks loopback on that port.
+    let listen = format!("0.0.0.0:{}", server.addr.port());
+    let from_env = health(&[], &[("MODGATE_LISTEN", listen)]);
+    assert_eq!(from_env.0, Some(0), "{from_env:?}");
+
+    drop(server);
+    let started = Instant::now();
+    let gone = health(&["--server", &addr, "--timeout", "2"], &[]);
+    assert_eq!(gone.0, Some(2), "{gone:?}");
+    assert!(gone.2.contains(&addr), "{gone:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no hang: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn bad_configuration_stops_the_start_with_one_message() {
     let dir = tempfile::tempdir().unwrap();
     for (toml, expected) in [

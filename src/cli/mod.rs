@@ -8,6 +8,7 @@
 //!   model that does not load, a server that cannot be reached.
 
 mod classifier;
+mod health;
 mod labels;
 mod queue;
 mod review;
@@ -28,7 +29,7 @@ pub use serve::ServeArgs;
 #[derive(Debug, Parser)]
 #[command(name = "modgate", version, propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 ok; 1 the answer was no (check: the comment would be held or rejected; queue approve/reject/undo and review: some comments were not resolved or undone; webhooks retry: some ids were not dead letters); 2 usage, input, configuration or connection error."
+    after_help = "Exit codes: 0 ok; 1 the answer was no (check: the comment would be held or rejected; queue approve/reject/undo and review: some comments were not resolved or undone; webhooks retry: some ids were not dead letters; health: the server is not serving); 2 usage, input, configuration or connection error."
 )]
 pub struct Cli {
     /// When to colour output: auto colours terminals unless NO_COLOR is set.
@@ -72,6 +73,9 @@ pub enum Command {
     Webhooks(webhooks::WebhooksArgs),
     /// Moderators' decisions as training data: `labels export` writes JSONL for `train`.
     Labels(labels::LabelsArgs),
+    /// Ask a running server whether it is serving (grpc.health.v1); for container health
+    /// checks. Prints the status; exit 0 SERVING, 1 anything else, 2 no answer.
+    Health(health::HealthArgs),
 }
 
 /// Where a model comes from: a file, or the one built into this binary.
@@ -124,6 +128,7 @@ pub fn run() -> ExitCode {
         Command::Stats(args) => queue::stats(args),
         Command::Webhooks(args) => webhooks::webhooks(args),
         Command::Labels(args) => labels::labels(args),
+        Command::Health(args) => health::health(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
