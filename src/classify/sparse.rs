@@ -224,12 +224,15 @@ impl Default for LbfgsParams {
     }
 }
 
-/// Objective value and gradient at `w` (last coordinate is the bias).
+/// Objective value and gradient at `w` (last coordinate is the bias). A run of equal
+/// indices in `subset` is one row counted that many times, computed once.
 fn objective(rows: &SparseRows, labels: &[bool], subset: &[usize], w: &[f64], c: f64, grad: &mut [f64]) -> f64 {
     let dims = w.len() - 1;
     grad.iter_mut().for_each(|g| *g = 0.0);
     let mut loss = 0.0;
-    for &r in subset {
+    for run in subset.chunk_by(|a, b| a == b) {
+        let r = run[0];
+        let copies = run.len() as f64;
         let (indices, values) = rows.row(r);
         let mut z = w[dims];
         for (&i, &v) in indices.iter().zip(values) {
@@ -237,12 +240,13 @@ fn objective(rows: &SparseRows, labels: &[bool], subset: &[usize], w: &[f64], c:
         }
         let y = if labels[r] { 1.0 } else { 0.0 };
         // log(1 + e^z) - y z, computed without overflow.
-        loss += if z > 0.0 {
-            z + (-z).exp().ln_1p()
-        } else {
-            z.exp().ln_1p()
-        } - y * z;
-        let residual = c * (sigmoid(z) - y);
+        loss += copies
+            * (if z > 0.0 {
+                z + (-z).exp().ln_1p()
+            } else {
+                z.exp().ln_1p()
+            } - y * z);
+        let residual = c * copies * (sigmoid(z) - y);
         grad[dims] += residual;
         for (&i, &v) in indices.iter().zip(values) {
             grad[i as usize] += residual * v as f64;
@@ -395,6 +399,30 @@ mod tests {
         objective(&rows, &labels, &all, &w, params.c, &mut grad);
         assert!(grad.iter().all(|g| g.abs() < 1e-3), "gradient at the optimum: {grad:?}");
         assert!(model.weights[0] > 1.0);
+    }
+
+    #[test]
+    fn a_run_of_one_index_counts_like_that_many_copies_of_the_row() {
+        // Rows 0-2 are one row written three times; the subset [0, 0, 0, 3] names the
+        // first copy three times instead.
+        let mut rows = SparseRows::new();
+        for _ in 0..3 {
+            rows.push_row([(0, 1.0), (1, 0.5)]);
+        }
+        rows.push_row([(1, 1.0)]);
+        let labels = [true, true, true, false];
+        let w = [0.3, -0.2, 0.1];
+        let (mut copies, mut runs) = (vec![0.0; 3], vec![0.0; 3]);
+        let f_copies = objective(&rows, &labels, &[0, 1, 2, 3], &w, 2.0, &mut copies);
+        let f_runs = objective(&rows, &labels, &[0, 0, 0, 3], &w, 2.0, &mut runs);
+        assert!((f_copies - f_runs).abs() < 1e-12, "{f_copies} vs {f_runs}");
+        for (a, b) in copies.iter().zip(&runs) {
+            assert!((a - b).abs() < 1e-12, "{copies:?} vs {runs:?}");
+        }
+        // And not like one copy.
+        let mut once = vec![0.0; 3];
+        let f_once = objective(&rows, &labels, &[0, 3], &w, 2.0, &mut once);
+        assert!((f_once - f_runs).abs() > 0.1);
     }
 
     #[test]

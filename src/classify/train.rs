@@ -68,9 +68,12 @@ impl Default for TrainConfig {
             // Chosen on the dev splits, see models/MODEL_CARD.md ("How it was tuned").
             // vi_comment_spam is the closest to a Vietnamese news comment box (the others are
             // reviews, SMS and YouTube): it counts three times for the spam head.
+            // Its negatives are length-balanced: the spam sets' long texts are mostly ads,
+            // a news site's long comments mostly are not ([`length_balance`]).
             spam: HeadConfig {
                 unaccented_copies: false,
                 source_weights: BTreeMap::from([("vi_comment_spam".to_string(), 3)]),
+                length_balance_max: 8,
                 ..HeadConfig::default()
             },
             abuse: HeadConfig {
@@ -81,6 +84,7 @@ impl Default for TrainConfig {
                 group_scales: [1.5, 1.0, 0.5],
                 source_weights: BTreeMap::new(),
                 unaccented_copies: true,
+                length_balance_max: 1,
             },
             hate: HeadConfig {
                 group_scales: [1.5, 1.0, 0.5],
@@ -119,6 +123,9 @@ pub struct HeadConfig {
     pub source_weights: BTreeMap<String, u32>,
     /// Whether this head also learns from the unaccented copies of Vietnamese rows.
     pub unaccented_copies: bool,
+    /// Up to this many copies of each negative row where a dataset's positives are
+    /// over-represented among texts of that length ([`length_balance`]); 1: off.
+    pub length_balance_max: u32,
 }
 
 impl Default for HeadConfig {
@@ -128,8 +135,63 @@ impl Default for HeadConfig {
             group_scales: [1.0; 3],
             source_weights: BTreeMap::new(),
             unaccented_copies: true,
+            length_balance_max: 1,
         }
     }
+}
+
+/// Upper bounds (characters) of the length bands [`length_balance`] compares.
+const LENGTH_BANDS: [usize; 5] = [50, 100, 200, 400, 800];
+
+/// Bands with fewer negatives than this are left as they are.
+const LENGTH_BALANCE_MIN_ROWS: u64 = 50;
+
+fn length_band(text: &str) -> usize {
+    let chars = text.chars().count();
+    LENGTH_BANDS
+        .iter()
+        .position(|&limit| chars < limit)
+        .unwrap_or(LENGTH_BANDS.len())
+}
+
+/// Copies of each negative row, per (source, length band), that bring the band's share of
+/// positives down towards the source's overall share, at most `max`.
+///
+/// Why: in the public spam sets, long texts are mostly ads (vi_comment_spam: 2% spam under
+/// 50 characters, 71% between 400 and 800), so a head learns "long means spam" and
+/// rejects the long, considered comments a news site values most. Repeating the long
+/// negatives takes length away as evidence without inventing rows; positives are never
+/// repeated, so short comments do not become more suspect.
+pub fn length_balance(rows: &[(usize, bool)], examples: &[Example], max: u32) -> HashMap<(String, usize), u32> {
+    let mut counts: HashMap<(&str, usize), (u64, u64)> = HashMap::new();
+    let mut totals: HashMap<&str, (u64, u64)> = HashMap::new();
+    for &(i, positive) in rows {
+        let e = &examples[i];
+        let band = counts.entry((e.source.as_str(), length_band(&e.text))).or_default();
+        let total = totals.entry(e.source.as_str()).or_default();
+        if positive {
+            band.1 += 1;
+            total.1 += 1;
+        } else {
+            band.0 += 1;
+            total.0 += 1;
+        }
+    }
+    let mut copies = HashMap::new();
+    for ((source, band), (negatives, positives)) in counts {
+        let (all_negatives, all_positives) = totals[source];
+        // A handful of rows repeated many times would be learned by heart, not as a trend.
+        if negatives < LENGTH_BALANCE_MIN_ROWS || positives == 0 || all_positives == 0 {
+            continue;
+        }
+        // Negatives needed for the band to have the source's ratio of negatives to positives.
+        let wanted = positives as f64 * all_negatives as f64 / all_positives as f64;
+        let factor = (wanted / negatives as f64).round().clamp(1.0, max.max(1) as f64) as u32;
+        if factor > 1 {
+            copies.insert((source.to_string(), band), factor);
+        }
+    }
+    copies
 }
 
 impl TrainConfig {
@@ -408,7 +470,37 @@ pub fn train_examples(
             })
             .collect()
     };
-    let selections: Vec<(HeadKind, Vec<(usize, bool)>)> = HeadKind::ALL.iter().map(|&h| (h, head_rows(h))).collect();
+    let balanced_rows = |head: HeadKind| -> Vec<(usize, bool)> {
+        let rows = head_rows(head);
+        let max = config.head(head).length_balance_max;
+        if max <= 1 {
+            return rows;
+        }
+        let copies = length_balance(&rows, examples, max);
+        rows.into_iter()
+            .flat_map(|(i, y)| {
+                let e = &examples[i];
+                let n = if y {
+                    1
+                } else {
+                    copies
+                        .get(&(e.source.clone(), length_band(&e.text)))
+                        .copied()
+                        .unwrap_or(1)
+                };
+                std::iter::repeat_n((i, y), n as usize)
+            })
+            .collect()
+    };
+    let selections: Vec<(HeadKind, Vec<(usize, bool)>)> =
+        HeadKind::ALL.iter().map(|&h| (h, balanced_rows(h))).collect();
+    // Repeated negatives lower every probability the combiner learns; shifting its
+    // intercept back by the log of how many more negatives it saw keeps the probabilities
+    // calibrated to the data as it is (so 0.5 still means "more likely than not").
+    let prior_shift = |head: HeadKind, rows: &[(usize, bool)]| -> f32 {
+        let negatives = |rows: &[(usize, bool)]| rows.iter().filter(|(_, y)| !y).count().max(1) as f64;
+        (negatives(rows) / negatives(&head_rows(head))).ln() as f32
+    };
     for (head, rows) in &selections {
         if rows.is_empty() {
             return Err(TrainError::NoRows(head.as_str(), head_requirement(*head)));
@@ -446,7 +538,9 @@ pub fn train_examples(
     let mut trained: Vec<(HeadKind, LinearModel, Vec<f32>)> = Vec::new();
     for ((head, fitted), (_, rows)) in members.into_iter().zip(&selections) {
         let oofs: Vec<&[f32]> = fitted.iter().map(|(_, oof)| oof.as_slice()).collect();
-        let (member_weights, combiner) = fit_combiner(head, rows, &oofs, &featurized.raw.meta, config.combiner_alpha)?;
+        let (member_weights, mut combiner) =
+            fit_combiner(head, rows, &oofs, &featurized.raw.meta, config.combiner_alpha)?;
+        combiner.intercept += prior_shift(head, rows);
         let (model, oof) = merge_members(&fitted, &member_weights, config.prune_below);
         trained.push((head, model, oof));
         let model = &trained.last().expect("just pushed").1;
@@ -683,7 +777,18 @@ fn train_text_layer(
         .map(|&(i, _)| fold_of(&examples[i], folds, config.seed))
         .collect();
     let head_seed = config.seed ^ (head.index() as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let all: Vec<usize> = (0..rows.len()).collect();
+    // Copies of a row (source weights, length balance) sit next to each other in `rows`;
+    // every copy names its first one, so the batch optimizer sees a run of one index and
+    // computes the row once, times the run's length.
+    let mut canonical: Vec<usize> = Vec::with_capacity(rows.len());
+    for (j, &(i, _)) in rows.iter().enumerate() {
+        let first = match j.checked_sub(1) {
+            Some(previous) if rows[previous].0 == i => canonical[previous],
+            _ => j,
+        };
+        canonical.push(first);
+    }
+    let all: Vec<usize> = canonical.clone();
     let nb = config.naive_bayes.as_ref();
     config
         .params(head)
@@ -693,7 +798,10 @@ fn train_text_layer(
             let seed = head_seed ^ (member as u64) << 32;
             let mut oof = vec![0f32; rows.len()];
             for k in 0..folds {
-                let training: Vec<usize> = (0..rows.len()).filter(|&j| fold[j] != k).collect();
+                let training: Vec<usize> = (0..rows.len())
+                    .filter(|&j| fold[j] != k)
+                    .map(|j| canonical[j])
+                    .collect();
                 let model = fit_text(params, nb, &local, &labels, &training, dims, seed ^ k as u64, progress);
                 for (j, &f) in fold.iter().enumerate() {
                     if f == k {
@@ -1105,6 +1213,55 @@ mod tests {
             unaccented_copy: false,
             spam_type: spam_type.map(str::to_string),
         }
+    }
+
+    fn row(source: &str, chars: usize, label: Label) -> Example {
+        Example {
+            id: format!("{source}-{chars}-{label:?}"),
+            text: "a".repeat(chars),
+            label,
+            source: source.to_string(),
+            unaccented_copy: false,
+            spam_type: None,
+        }
+    }
+
+    #[test]
+    fn length_balance_repeats_the_negatives_of_bands_where_positives_crowd() {
+        // One source, 25% spam overall; short texts are mostly ham, long ones mostly spam.
+        let mut examples = Vec::new();
+        let mut add = |n: usize, chars: usize, label: Label| {
+            examples.extend((0..n).map(|_| row("comments", chars, label)));
+        };
+        add(600, 30, Label::Ham);
+        add(100, 30, Label::Spam);
+        add(60, 500, Label::Ham);
+        add(120, 500, Label::Spam);
+        // Too few ham rows in this band to repeat (they would be learned by heart).
+        add(40, 900, Label::Ham);
+        add(120, 900, Label::Spam);
+        let rows: Vec<(usize, bool)> = examples
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i, e.label == Label::Spam))
+            .collect();
+        let copies = length_balance(&rows, &examples, 8);
+        // 120 spam at the source's 700:340 ham to spam wants about 247 ham: 60 x 4.
+        assert_eq!(
+            copies.get(&("comments".to_string(), length_band(&"a".repeat(500)))),
+            Some(&4)
+        );
+        assert_eq!(
+            copies.len(),
+            1,
+            "short texts are left alone, the sparse band too: {copies:?}"
+        );
+        assert_eq!(
+            length_balance(&rows, &examples, 2).get(&("comments".to_string(), 4)),
+            Some(&2),
+            "capped at max"
+        );
+        assert!(length_balance(&rows, &examples, 1).is_empty(), "max 1 is off");
     }
 
     #[test]
