@@ -31,7 +31,7 @@ const TEXTS: &[&str] = &[
     "Bài viết rất hay, cảm ơn tác giả",
     "Tôi đồng ý với ý kiến này",
     "Chúc mừng đội tuyển chiến thắng",
-    "Giá xăng tăng quá mọi người ơi",
+    "Giá xăng tăng quá, đời sống khó khăn hơn",
     "Thông tin hữu ích, mong có thêm bài",
 ];
 
