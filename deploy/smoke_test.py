@@ -28,7 +28,7 @@ import grpc
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "python"))
-from client_test import check, generate_stubs  # noqa: E402
+from client_test import check, comment_request, load_stubs  # noqa: E402
 
 API_KEY = "smoke-test-key-0123456789"
 MODERATOR_TOKEN = "smoke-test-moderator-0123456789"
@@ -138,14 +138,7 @@ def embedded_state(engine: Engine, pb, rpc, config_file: Path) -> None:
         stub = rpc.ModerationStub(channel)
 
         def request(comment_id: str, text: str, ip: str) -> "pb.ModerateRequest":
-            return pb.ModerateRequest(
-                site_id="default",
-                comment_id=comment_id,
-                thread_id="bai-viet-1",
-                text=text,
-                author=pb.Author(name="Lan", email=f"{comment_id}@example.vn"),
-                client=pb.Client(ip=ip),
-            )
+            return comment_request(pb, comment_id, text, ip)
 
         try:
             stub.Moderate(request("c-0", "Bài viết hay", "203.0.113.1"), timeout=10)
@@ -234,12 +227,8 @@ def shared_redis(engine: Engine, pb, rpc, config_file: Path, workdir: Path) -> N
                 stub = rpc.ModerationStub(channel)
                 answers.append(
                     stub.Moderate(
-                        pb.ModerateRequest(
-                            site_id="default",
-                            comment_id=f"r-{n}",
-                            thread_id="bai-viet-2",
-                            text=f"Ý kiến thứ {n} của tôi về bài viết",
-                            client=pb.Client(ip="198.51.100.7"),
+                        comment_request(
+                            pb, f"r-{n}", f"Ý kiến thứ {n} của tôi về bài viết", "198.51.100.7", thread_id="bai-viet-2"
                         ),
                         metadata=auth,
                         timeout=10,
@@ -273,12 +262,7 @@ def main() -> int:
     engine = Engine(args.engine, args.image, str(os.getpid()))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        stubs = tmp / "stubs"
-        stubs.mkdir()
-        generate_stubs(stubs)
-        sys.path.insert(0, str(stubs))
-        from modgate.v1 import moderation_pb2 as pb
-        from modgate.v1 import moderation_pb2_grpc as rpc
+        pb, rpc = load_stubs(tmp)
 
         config_file = tmp / "modgate.toml"
         config_file.write_text(CONFIG, encoding="utf-8")

@@ -31,6 +31,17 @@ def generate_stubs(out: Path) -> None:
         raise SystemExit("protoc failed on proto/")
 
 
+def load_stubs(tmp: Path):
+    """Generates the stubs under `tmp` and imports them: (messages module, service module)."""
+    stubs = tmp / "stubs"
+    stubs.mkdir()
+    generate_stubs(stubs)
+    sys.path.insert(0, str(stubs))
+    from modgate.v1 import moderation_pb2, moderation_pb2_grpc
+
+    return moderation_pb2, moderation_pb2_grpc
+
+
 CONFIG = """
 [sites.default]
 banned_terms = ["nhà cái"]
@@ -54,6 +65,20 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("modgate serve exited before listening")
 
 
+def comment_request(pb, comment_id: str, text: str, ip: str, thread_id: str = "bai-viet-1", **extra):
+    """A Moderate request for site "default" from reader Lan (also used by
+    deploy/smoke_test.py)."""
+    return pb.ModerateRequest(
+        site_id="default",
+        comment_id=comment_id,
+        thread_id=thread_id,
+        text=text,
+        author=pb.Author(name="Lan", email=f"{comment_id}@example.vn"),
+        client=pb.Client(ip=ip, user_agent="python-test"),
+        **extra,
+    )
+
+
 def check(condition: bool, message: str) -> None:
     if not condition:
         raise AssertionError(message)
@@ -66,12 +91,7 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        stubs = tmp / "stubs"
-        stubs.mkdir()
-        generate_stubs(stubs)
-        sys.path.insert(0, str(stubs))
-        from modgate.v1 import moderation_pb2 as pb
-        from modgate.v1 import moderation_pb2_grpc as rpc
+        pb, rpc = load_stubs(tmp)
 
         proc, addr = start_server(tmp / "data")
         try:
@@ -83,15 +103,7 @@ def main() -> int:
                 addresses = iter(range(1, 250))
 
                 def request(comment_id: str, text: str, ip: str = "", **extra) -> "pb.ModerateRequest":
-                    return pb.ModerateRequest(
-                        site_id="default",
-                        comment_id=comment_id,
-                        thread_id="bai-viet-1",
-                        text=text,
-                        author=pb.Author(name="Lan", email=f"{comment_id}@example.vn"),
-                        client=pb.Client(ip=ip or f"203.0.113.{next(addresses)}", user_agent="python-test"),
-                        **extra,
-                    )
+                    return comment_request(pb, comment_id, text, ip or f"203.0.113.{next(addresses)}", **extra)
 
                 clean = stub.Moderate(request("py-1", "Đội tuyển chơi quá hay, chúc mừng chiến thắng"), timeout=10)
                 check(clean.action == pb.APPROVE, "a clean comment is approved")
