@@ -301,6 +301,74 @@ fn train_is_deterministic_and_its_model_evaluates() {
     assert!(stdout_of(&table).contains("AUC"), "{}", stdout_of(&table));
 }
 
+/// Spam 40% of the rows and every spam row long, in words the long ham uses too: once the
+/// long ham rows are balanced, a long comment no longer inherits the ads' length.
+#[test]
+fn length_balancing_lowers_the_spam_score_of_long_ordinary_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_corpus(&data);
+    let filler = "Theo tôi chính sách này cần thêm thời gian để đánh giá, người dân ở địa phương \
+                  cũng có nhiều ý kiến khác nhau về chuyện này, mong cơ quan chức năng lắng nghe \
+                  và giải thích rõ ràng hơn cho mọi người cùng hiểu";
+    let folder = data.join("fixture_long_spam");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut rows = Vec::new();
+    for i in 0..300 {
+        rows.push(
+            serde_json::json!({"id": format!("short-{i}"), "text": format!("bài viết hay lắm {i}"), "label": "ham"}),
+        );
+    }
+    for i in 0..60 {
+        rows.push(serde_json::json!({"id": format!("long-ham-{i}"), "text": format!("{filler} {i}"), "label": "ham"}));
+    }
+    // Ads whose words give nothing away: the same text as the long ham, so only length
+    // tells the classes apart here, as it wrongly does in the public spam sets.
+    for i in 0..240 {
+        rows.push(
+            serde_json::json!({"id": format!("quiet-spam-{i}"), "text": format!("{filler} {i}"), "label": "spam"}),
+        );
+    }
+    let lines: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    std::fs::write(folder.join("train.jsonl"), lines.join("\n") + "\n").unwrap();
+
+    let train = |name: &str, max: u32| {
+        let out = dir.path().join(name);
+        let params = format!("{{\"spam\": {{\"length_balance_max\": {max}}}}}");
+        let output = modgate()
+            .args(["train", "--bits", "16", "--seed", "7", "--params", &params, "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "train failed: {}", stderr_of(&output));
+        out.with_extension("model")
+    };
+    let score = |model: &Path, text: &str| -> f64 {
+        let out = modgate()
+            .args(["check", "--json", "--model"])
+            .arg(model)
+            .arg(text)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
+        json["scores"]["spam"].as_f64().unwrap()
+    };
+    let plain = train("plain", 1);
+    let balanced = train("balanced", 8);
+    let opinion = format!("{filler}, tôi nghĩ vậy");
+    let (before, after) = (score(&plain, &opinion), score(&balanced, &opinion));
+    assert!(
+        after < before - 0.05,
+        "a long comment without an ad: {before:.3} unbalanced, {after:.3} balanced"
+    );
+    let ad = format!("{filler} vay tiền nhanh liên hệ 0987654321");
+    assert!(score(&balanced, &ad) > 0.5, "the long ad is still spam");
+    let short_ad = "vay tiền nhanh liên hệ 0987654321";
+    assert!(score(&balanced, short_ad) > 0.5, "and so is a short one");
+}
+
 #[test]
 fn eval_names_the_file_and_line_of_bad_input() {
     let dir = tempfile::tempdir().unwrap();
