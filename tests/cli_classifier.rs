@@ -87,21 +87,27 @@ fn train_fixture_model(dir: &Path, name: &str) -> PathBuf {
     if !data.exists() {
         write_corpus(&data);
     }
-    let out = dir.join(name);
-    let output = modgate()
-        .args(["train", "--bits", "16", "--seed", "7", "--data"])
-        .arg(&data)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "train failed: {}", stderr_of(&output));
-    let text = stdout_of(&output);
+    let (model, text) = train_small(&data, &dir.join(name), &[]);
     assert!(
         text.contains("fixture_spam") && text.contains("fixture_abuse"),
         "dev metrics missing:\n{text}"
     );
-    out.with_extension("model")
+    model
+}
+
+/// `modgate train` with small tables and a fixed seed: the model file and what it printed.
+fn train_small(data: &Path, out: &Path, extra: &[&str]) -> (PathBuf, String) {
+    let output = modgate()
+        .args(["train", "--bits", "16", "--seed", "7"])
+        .args(extra)
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "train failed: {}", stderr_of(&output));
+    (out.with_extension("model"), stdout_of(&output))
 }
 
 #[test]
@@ -333,17 +339,8 @@ fn length_balancing_lowers_the_spam_score_of_long_ordinary_comments() {
     std::fs::write(folder.join("train.jsonl"), lines.join("\n") + "\n").unwrap();
 
     let train = |name: &str, max: u32| {
-        let out = dir.path().join(name);
         let params = format!("{{\"spam\": {{\"length_balance_max\": {max}}}}}");
-        let output = modgate()
-            .args(["train", "--bits", "16", "--seed", "7", "--params", &params, "--data"])
-            .arg(&data)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "train failed: {}", stderr_of(&output));
-        out.with_extension("model")
+        train_small(&data, &dir.path().join(name), &["--params", &params]).0
     };
     let score = |model: &Path, text: &str| -> f64 {
         let out = modgate()
