@@ -163,6 +163,22 @@ def test_opinion_spam_matches_modgates_rule():
     assert not skb.is_opinion_spam({"text": "x", "label": "spam", "source": "vispamreviews"})
 
 
+def test_news_comments_become_spam_ham_unless_a_spam_set_labels_them():
+    import sklearn_baseline as skb
+
+    def rows(*pairs):
+        return [{"text": t, "label": label} for t, label in pairs]
+
+    datasets = {
+        "victsd": {"train": rows(("Giá nhà tăng quá", "clean"), ("Đồ ngu", "toxic"), ("Bán xe  giá rẻ", "clean"))},
+        "vihsd": {"train": rows(("bình luận khác", "clean"))},
+    }
+    # The ad is labelled spam elsewhere (with other spacing and case): that row decides.
+    extra = skb.spam_negative_rows(datasets, ["bán xe giá RẺ"])
+    assert extra == ["Giá nhà tăng quá", "Đồ ngu"]
+    assert skb.spam_negative_rows({"vihsd": datasets["vihsd"]}, []) == []
+
+
 def test_end_to_end_with_fake_modgate():
     try:
         import sklearn  # noqa: F401

@@ -338,8 +338,11 @@ fn length_balancing_lowers_the_spam_score_of_long_ordinary_comments() {
     let lines: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
     std::fs::write(folder.join("train.jsonl"), lines.join("\n") + "\n").unwrap();
 
+    // Only length tells these ads from the long ham, so a combiner fitted on the rows as
+    // they are would learn length back from its intercept; this test is about the text
+    // layer, so its combiner learns from the balanced rows.
     let train = |name: &str, max: u32| {
-        let params = format!("{{\"spam\": {{\"length_balance_max\": {max}}}}}");
+        let params = format!("{{\"spam\": {{\"length_balance_max\": {max}, \"combiner_on_balanced_rows\": true}}}}");
         train_small(&data, &dir.path().join(name), &["--params", &params]).0
     };
     let score = |model: &Path, text: &str| -> f64 {
@@ -364,6 +367,104 @@ fn length_balancing_lowers_the_spam_score_of_long_ordinary_comments() {
     assert!(score(&balanced, &ad) > 0.5, "the long ad is still spam");
     let short_ad = "vay tiền nhanh liên hệ 0987654321";
     assert!(score(&balanced, short_ad) > 0.5, "and so is a short one");
+}
+
+/// A news site's comments talk about prices and flats as much as the ads do; learned as
+/// ham from a dataset labelled only for toxicity, they stop prices counting as an ad.
+#[test]
+fn news_comments_from_an_abuse_dataset_teach_the_spam_head_what_is_not_an_ad() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_corpus(&data);
+    let shop_ad = "căn hộ view đẹp giá tốt xem ngay trang của mình";
+    let mut row = 0;
+    let mut line = |text: String, label: &str, source: &str| {
+        row += 1;
+        serde_json::json!({"id": format!("{source}-{row}"), "text": text, "label": label}).to_string()
+    };
+    let mut shop = Vec::new();
+    let mut news = Vec::new();
+    for i in 0..120 {
+        shop.push(line(
+            format!("bán căn hộ giá {} tỷ sổ hồng chính chủ", i % 9 + 1),
+            "spam",
+            "fixture_shop",
+        ));
+        shop.push(line(
+            format!("cho mình hỏi đường về quê lần {i}"),
+            "ham",
+            "fixture_shop",
+        ));
+        news.push(line(
+            format!("giá căn hộ {} tỷ mà lương có 10 triệu thì ai mua nổi", i % 9 + 1),
+            if i % 4 == 0 { "toxic" } else { "clean" },
+            "fixture_news",
+        ));
+    }
+    // An ad that also sits in the news set, labelled only for toxicity there: the spam
+    // set's label for the same text wins.
+    for _ in 0..40 {
+        shop.push(line(shop_ad.to_string(), "spam", "fixture_shop"));
+        news.push(line(shop_ad.to_string(), "clean", "fixture_news"));
+    }
+    for (source, rows) in [("fixture_shop", shop), ("fixture_news", news)] {
+        let folder = data.join(source);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("train.jsonl"), rows.join("\n") + "\n").unwrap();
+    }
+    let spam_score = |model: &Path, text: &str| -> f64 {
+        let out = modgate()
+            .args(["check", "--json", "--model"])
+            .arg(model)
+            .arg(text)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
+        json["scores"]["spam"].as_f64().unwrap()
+    };
+    let without = train_small(&data, &dir.path().join("without"), &["--params", r#"{"spam": {}}"#]).0;
+    let with = train_small(
+        &data,
+        &dir.path().join("with"),
+        &["--params", r#"{"spam": {"negative_sources": ["fixture_news"]}}"#],
+    )
+    .0;
+    let opinion = "giá căn hộ 5 tỷ sổ hồng mà lương có 10 triệu thì ai mua nổi";
+    let (before, after) = (spam_score(&without, opinion), spam_score(&with, opinion));
+    assert!(
+        after < 0.5 && after < before - 0.2,
+        "a news comment about prices: {before:.3} without the news rows, {after:.3} with them"
+    );
+    assert!(spam_score(&with, "bán căn hộ giá 3 tỷ sổ hồng chính chủ") > 0.5);
+    assert!(spam_score(&with, shop_ad) > 0.8, "{:.3}", spam_score(&with, shop_ad));
+}
+
+#[test]
+fn train_refuses_an_unknown_combiner_signal_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_corpus(&data);
+    let out = modgate()
+        .args([
+            "train",
+            "--bits",
+            "16",
+            "--params",
+            r#"{"abuse": {"combiner_ignores": ["length"]}}"#,
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let message = stderr_of(&out);
+    assert!(
+        message.contains("abuse") && message.contains("\"length\"") && message.contains("log_length"),
+        "{message}"
+    );
+    assert!(!dir.path().join("m.model").exists());
 }
 
 #[test]

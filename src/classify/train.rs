@@ -24,7 +24,9 @@ use super::model::{
 };
 use super::scorer::{Classifier, Scores};
 use super::sparse::{FtrlParams, LbfgsParams, LinearModel, SparseRows, TextOptimizer};
-use crate::text::{FeatureIndices, FeatureSpec, META_SIGNALS, NamedFeatures, TextAnalysis, extract, meta_signals};
+use crate::text::{
+    FeatureIndices, FeatureSpec, META_SIGNAL_NAMES, META_SIGNALS, NamedFeatures, TextAnalysis, extract, meta_signals,
+};
 
 /// Everything that decides what a training run produces. Fields missing from `--params`
 /// JSON keep their defaults, so a tuning run names only what it changes.
@@ -74,6 +76,15 @@ impl Default for TrainConfig {
                 unaccented_copies: false,
                 source_weights: BTreeMap::from([("vi_comment_spam".to_string(), 3)]),
                 length_balance_max: 8,
+                // A comment's length is no evidence of spam on a news site, however much
+                // it is in the public spam sets.
+                combiner_ignores: vec!["log_length".to_string()],
+                // ViCTSD is reader comments from a Vietnamese news site, labelled for
+                // toxicity; the vi_comment_spam authors found 3 ads in the 91 of its
+                // train rows that looked most like ads, and none in its dev rows. Learned
+                // as ham, it shows the spam head what a news site's comments look like:
+                // long, formal, full of figures and prices, and not selling anything.
+                negative_sources: vec!["victsd".to_string()],
                 ..HeadConfig::default()
             },
             abuse: HeadConfig {
@@ -85,6 +96,9 @@ impl Default for TrainConfig {
                 source_weights: BTreeMap::new(),
                 unaccented_copies: true,
                 length_balance_max: 1,
+                combiner_on_balanced_rows: false,
+                combiner_ignores: Vec::new(),
+                negative_sources: Vec::new(),
             },
             hate: HeadConfig {
                 group_scales: [1.5, 1.0, 0.5],
@@ -126,6 +140,19 @@ pub struct HeadConfig {
     /// Up to this many copies of each negative row where a dataset's positives are
     /// over-represented among texts of that length ([`length_balance`]); 1: off.
     pub length_balance_max: u32,
+    /// Whether the combiner learns from the length-balanced rows (its intercept then
+    /// shifted back by the log of the extra negatives) rather than from the rows as they
+    /// are. Balancing is there to take length away from the text layer; a combiner that
+    /// learns from balanced rows reads the base rate per length wrongly instead, so short
+    /// texts drift up.
+    pub combiner_on_balanced_rows: bool,
+    /// Meta signals ([`META_SIGNAL_NAMES`]) this head's combiner leaves out.
+    pub combiner_ignores: Vec<String>,
+    /// Sources whose rows this head learns as negatives whatever their own labels say,
+    /// except rows whose text another source gives this head's task (that label wins).
+    /// For the spam head: a dataset of a news site's reader comments labelled for
+    /// toxicity is also a set of comments that are not ads.
+    pub negative_sources: Vec<String>,
 }
 
 impl Default for HeadConfig {
@@ -136,6 +163,9 @@ impl Default for HeadConfig {
             source_weights: BTreeMap::new(),
             unaccented_copies: true,
             length_balance_max: 1,
+            combiner_on_balanced_rows: false,
+            combiner_ignores: Vec::new(),
+            negative_sources: Vec::new(),
         }
     }
 }
@@ -216,6 +246,8 @@ pub enum TrainError {
     Model(#[from] ModelError),
     #[error("no training rows for the {0} head (it needs {1})")]
     NoRows(&'static str, &'static str),
+    #[error("the {head} head's combiner_ignores names {name:?}, which is not a meta signal (known: {known})", known = META_SIGNAL_NAMES.join(", "))]
+    UnknownSignal { head: &'static str, name: String },
     #[error("the {head} combiner could not be fitted: {message}")]
     Combiner { head: &'static str, message: String },
 }
@@ -441,6 +473,10 @@ pub fn train_examples(
     config: &TrainConfig,
     progress: &dyn Progress,
 ) -> Result<TrainOutcome, TrainError> {
+    // Checked before the minutes of training, not when the combiners are fitted.
+    for head in HeadKind::ALL {
+        ignored_signals(head, &config.head(head).combiner_ignores)?;
+    }
     let spec = &config.spec;
     let dims = spec.buckets();
 
@@ -452,12 +488,32 @@ pub fn train_examples(
         idf: idf_codes.iter().map(|&q| super::model::idf_units(q)).collect(),
     };
 
+    // Texts some source labels for a head's task: a negative source's copy of such a
+    // text is left out, so the labelled row decides.
+    let labelled_texts = |head: HeadKind| -> HashSet<String> {
+        if config.head(head).negative_sources.is_empty() {
+            return HashSet::new();
+        }
+        examples
+            .iter()
+            .filter(|e| head_target(head, e.label).is_some())
+            .map(|e| duplicate_key(&e.text))
+            .collect()
+    };
+    let labelled: Vec<HashSet<String>> = HeadKind::ALL.iter().map(|&h| labelled_texts(h)).collect();
+    let target = |head: HeadKind, e: &Example| -> Option<bool> {
+        head_target(head, e.label).or_else(|| {
+            (config.head(head).negative_sources.contains(&e.source)
+                && !labelled[head.index()].contains(&duplicate_key(&e.text)))
+            .then_some(false)
+        })
+    };
     let head_rows = |head: HeadKind| -> Vec<(usize, bool)> {
         examples
             .iter()
             .enumerate()
             .filter(|(_, e)| !e.unaccented_copy || config.head(head).unaccented_copies)
-            .filter_map(|(i, e)| head_target(head, e.label).map(|y| (i, y, e)))
+            .filter_map(|(i, e)| target(head, e).map(|y| (i, y, e)))
             .flat_map(|(i, y, e)| {
                 let repeat = config
                     .head(head)
@@ -537,10 +593,31 @@ pub fn train_examples(
     let mut heads = Vec::new();
     let mut trained: Vec<(HeadKind, LinearModel, Vec<f32>)> = Vec::new();
     for ((head, fitted), (_, rows)) in members.into_iter().zip(&selections) {
-        let oofs: Vec<&[f32]> = fitted.iter().map(|(_, oof)| oof.as_slice()).collect();
-        let (member_weights, mut combiner) =
-            fit_combiner(head, rows, &oofs, &featurized.raw.meta, config.combiner_alpha)?;
-        combiner.intercept += prior_shift(head, rows);
+        let head_config = config.head(head);
+        let ignored = ignored_signals(head, &head_config.combiner_ignores)?;
+        let (member_weights, combiner) = if head_config.combiner_on_balanced_rows || head_config.length_balance_max <= 1
+        {
+            let oofs: Vec<&[f32]> = fitted.iter().map(|(_, oof)| oof.as_slice()).collect();
+            let (weights, mut combiner) =
+                fit_combiner(head, rows, &oofs, &featurized.raw.meta, &ignored, config.combiner_alpha)?;
+            combiner.intercept += prior_shift(head, rows);
+            (weights, combiner)
+        } else {
+            let original = head_rows(head);
+            let oofs: Vec<Vec<f32>> = fitted
+                .iter()
+                .map(|(_, oof)| reorder_oof(rows, oof, &original))
+                .collect();
+            let oofs: Vec<&[f32]> = oofs.iter().map(Vec::as_slice).collect();
+            fit_combiner(
+                head,
+                &original,
+                &oofs,
+                &featurized.raw.meta,
+                &ignored,
+                config.combiner_alpha,
+            )?
+        };
         let (model, oof) = merge_members(&fitted, &member_weights, config.prune_below);
         trained.push((head, model, oof));
         let model = &trained.last().expect("just pushed").1;
@@ -874,6 +951,29 @@ fn fit_text(
     model
 }
 
+/// The out-of-fold logits of `from`'s rows, in `to`'s order. Every row of `to` is in
+/// `from` (which only repeats rows), and a row's copies share their out-of-fold logit.
+fn reorder_oof(from: &[(usize, bool)], oof: &[f32], to: &[(usize, bool)]) -> Vec<f32> {
+    let by_row: HashMap<usize, f32> = from.iter().zip(oof).map(|(&(i, _), &logit)| (i, logit)).collect();
+    to.iter().map(|(i, _)| by_row[i]).collect()
+}
+
+/// Positions in [`META_SIGNAL_NAMES`] of the signals a head's combiner leaves out.
+fn ignored_signals(head: HeadKind, names: &[String]) -> Result<Vec<usize>, TrainError> {
+    names
+        .iter()
+        .map(|name| {
+            META_SIGNAL_NAMES
+                .iter()
+                .position(|known| known == name)
+                .ok_or_else(|| TrainError::UnknownSignal {
+                    head: head.as_str(),
+                    name: name.clone(),
+                })
+        })
+        .collect()
+}
+
 /// Fits a head's combiner with linfa-logistic on the members' out-of-fold logits and the
 /// meta signals. Returns the weight of each member and the combiner as stored, whose
 /// text coefficient is 1 because the member weights are folded into the merged text layer.
@@ -882,6 +982,7 @@ fn fit_combiner(
     rows: &[(usize, bool)],
     oofs: &[&[f32]],
     meta: &[[f32; META_SIGNALS]],
+    ignored: &[usize],
     alpha: f64,
 ) -> Result<(Vec<f32>, Combiner), TrainError> {
     let members = oofs.len();
@@ -890,8 +991,12 @@ fn fit_combiner(
         for (m, oof) in oofs.iter().enumerate() {
             x[(r, m)] = oof[r] as f64;
         }
+        // An ignored signal stays an all-zero column: the L2 penalty then holds its
+        // weight at exactly zero, and the stored layout does not change.
         for (k, &value) in meta[i].iter().enumerate() {
-            x[(r, members + k)] = value as f64;
+            if !ignored.contains(&k) {
+                x[(r, members + k)] = value as f64;
+            }
         }
     }
     let y: Array1<bool> = rows.iter().map(|&(_, y)| y).collect();
@@ -910,6 +1015,9 @@ fn fit_combiner(
     let coefficients: Vec<f32> = fitted.params().iter().map(|&c| (sign * c) as f32).collect();
     let mut stored = vec![1.0f32];
     stored.extend_from_slice(&coefficients[members..]);
+    for &k in ignored {
+        stored[1 + k] = 0.0;
+    }
     Ok((
         coefficients[..members].to_vec(),
         Combiner {
@@ -1335,5 +1443,52 @@ mod tests {
         let round_trip: TrainConfig = serde_json::from_str(&serde_json::to_string(&defaults).unwrap()).unwrap();
         assert_eq!(round_trip.spec, defaults.spec);
         assert_eq!(round_trip.reject_precision, defaults.reject_precision);
+    }
+
+    #[test]
+    fn combiner_ignores_only_known_signals() {
+        assert_eq!(
+            ignored_signals(HeadKind::Spam, &["log_length".into(), "caps_ratio".into()]).unwrap(),
+            vec![0, 5]
+        );
+        let message = ignored_signals(HeadKind::Spam, &["length".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("\"length\"") && message.contains("log_length"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_ignored_signal_gets_no_weight_and_the_others_keep_theirs() {
+        // Rows where both the text logit and caps_ratio predict the label.
+        let mut meta = Vec::new();
+        let mut rows = Vec::new();
+        let mut oof = Vec::new();
+        for i in 0..200 {
+            let y = i % 2 == 0;
+            let mut m = [0.0f32; META_SIGNALS];
+            m[0] = if y { 0.9 } else { 0.1 };
+            m[5] = if y { 0.8 } else { 0.2 } + (i % 7) as f32 * 0.01;
+            meta.push(m);
+            rows.push((i, y));
+            oof.push(if y { 1.0 } else { -1.0 } + ((i % 5) as f32 - 2.0) * 0.6);
+        }
+        let (_, kept) = fit_combiner(HeadKind::Spam, &rows, &[&oof], &meta, &[], 1.0).unwrap();
+        let (_, ignoring) = fit_combiner(HeadKind::Spam, &rows, &[&oof], &meta, &[0], 1.0).unwrap();
+        assert!(kept.coefficients[1] > 0.1, "{:?}", kept.coefficients);
+        assert_eq!(ignoring.coefficients[1], 0.0);
+        assert!(ignoring.coefficients[6] > 0.0, "{:?}", ignoring.coefficients);
+    }
+
+    #[test]
+    fn out_of_fold_logits_follow_their_rows_into_the_unrepeated_order() {
+        let balanced = [(3, false), (3, false), (1, true), (2, false), (2, false), (2, false)];
+        let oof = [0.3, 0.3, 1.1, -0.5, -0.5, -0.5];
+        assert_eq!(
+            reorder_oof(&balanced, &oof, &[(1, true), (2, false), (3, false)]),
+            vec![1.1, -0.5, 0.3]
+        );
     }
 }
