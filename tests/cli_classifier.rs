@@ -160,7 +160,17 @@ fn check_with_the_built_in_model_separates_clean_from_spam_and_abuse() {
 }
 
 fn spam_score_of(text: &str) -> f64 {
-    let out = modgate().args(["check", "--json", text]).output().unwrap();
+    spam_score_with(None, text)
+}
+
+/// The spam score `modgate check` gives `text`, with the built-in model or `model`.
+fn spam_score_with(model: Option<&Path>, text: &str) -> f64 {
+    let mut command = modgate();
+    command.args(["check", "--json"]);
+    if let Some(model) = model {
+        command.arg("--model").arg(model);
+    }
+    let out = command.arg(text).output().unwrap();
     let json: serde_json::Value = serde_json::from_str(&stdout_of(&out)).expect("one JSON object");
     json["scores"]["spam"].as_f64().unwrap()
 }
@@ -345,16 +355,7 @@ fn length_balancing_lowers_the_spam_score_of_long_ordinary_comments() {
         let params = format!("{{\"spam\": {{\"length_balance_max\": {max}, \"combiner_on_balanced_rows\": true}}}}");
         train_small(&data, &dir.path().join(name), &["--params", &params]).0
     };
-    let score = |model: &Path, text: &str| -> f64 {
-        let out = modgate()
-            .args(["check", "--json", "--model"])
-            .arg(model)
-            .arg(text)
-            .output()
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
-        json["scores"]["spam"].as_f64().unwrap()
-    };
+    let score = |model: &Path, text: &str| spam_score_with(Some(model), text);
     let plain = train("plain", 1);
     let balanced = train("balanced", 8);
     let opinion = format!("{filler}, tôi nghĩ vậy");
@@ -412,16 +413,7 @@ fn news_comments_from_an_abuse_dataset_teach_the_spam_head_what_is_not_an_ad() {
         std::fs::create_dir_all(&folder).unwrap();
         std::fs::write(folder.join("train.jsonl"), rows.join("\n") + "\n").unwrap();
     }
-    let spam_score = |model: &Path, text: &str| -> f64 {
-        let out = modgate()
-            .args(["check", "--json", "--model"])
-            .arg(model)
-            .arg(text)
-            .output()
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
-        json["scores"]["spam"].as_f64().unwrap()
-    };
+    let spam_score = |model: &Path, text: &str| spam_score_with(Some(model), text);
     let without = train_small(&data, &dir.path().join("without"), &["--params", r#"{"spam": {}}"#]).0;
     let with = train_small(
         &data,
