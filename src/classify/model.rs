@@ -19,7 +19,8 @@ pub const MODEL_FORMAT_VERSION: u32 = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HeadKind {
-    /// Advertising, scams, link and phone drops. Trained on spam datasets only.
+    /// Advertising, scams, link and phone drops. Learns the spam datasets' labels, and
+    /// by default news comments from an abuse dataset as ham (`negative_sources`).
     Spam,
     /// Offensive, hateful or toxic, against clean. Trained on abuse datasets only.
     Abuse,
