@@ -414,13 +414,24 @@ fn news_comments_from_an_abuse_dataset_teach_the_spam_head_what_is_not_an_ad() {
         std::fs::write(folder.join("train.jsonl"), rows.join("\n") + "\n").unwrap();
     }
     let spam_score = |model: &Path, text: &str| spam_score_with(Some(model), text);
-    let without = train_small(&data, &dir.path().join("without"), &["--params", r#"{"spam": {}}"#]).0;
-    let with = train_small(
+    let (without, quiet) = train_small(&data, &dir.path().join("without"), &["--params", r#"{"spam": {}}"#]);
+    assert!(!quiet.contains("negative"), "{quiet}");
+    let (with, said) = train_small(
         &data,
         &dir.path().join("with"),
         &["--params", r#"{"spam": {"negative_sources": ["fixture_news"]}}"#],
-    )
-    .0;
+    );
+    // 120 news comments; the 40 copies of the ad are the spam set's.
+    assert!(
+        said.contains("the spam head learned 120 rows of fixture_news as negatives"),
+        "{said}"
+    );
+    // The defaults name ViCTSD, which this data does not have: said, not an error.
+    let (_, defaults) = train_small(&data, &dir.path().join("defaults"), &[]);
+    assert!(
+        defaults.contains("the spam head's negative source victsd has no rows in the training data"),
+        "{defaults}"
+    );
     let opinion = "giá căn hộ 5 tỷ sổ hồng mà lương có 10 triệu thì ai mua nổi";
     let (before, after) = (spam_score(&without, opinion), spam_score(&with, opinion));
     assert!(

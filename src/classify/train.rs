@@ -279,6 +279,9 @@ pub struct TrainOutcome {
     pub removed_dev_duplicates: usize,
     /// Training rows dropped as opinion spam ([`is_opinion_spam`]).
     pub removed_opinion_spam: usize,
+    /// Per head and negative source ([`HeadConfig::negative_sources`]): how many of its
+    /// rows the head learned as negatives (0 when the source is not in the data).
+    pub negative_rows: Vec<(HeadKind, String, usize)>,
 }
 
 /// One fitted text layer and its out-of-fold logits.
@@ -550,6 +553,24 @@ pub fn train_examples(
     };
     let selections: Vec<(HeadKind, Vec<(usize, bool)>)> =
         HeadKind::ALL.iter().map(|&h| (h, balanced_rows(h))).collect();
+    let mut negative_rows = Vec::new();
+    for head in HeadKind::ALL {
+        let sources = &config.head(head).negative_sources;
+        if sources.is_empty() {
+            continue;
+        }
+        let rows = head_rows(head);
+        for source in sources {
+            let learned = rows
+                .iter()
+                .filter(|&&(i, _)| {
+                    let e = &examples[i];
+                    e.source == *source && !e.unaccented_copy && head_target(head, e.label).is_none()
+                })
+                .count();
+            negative_rows.push((head, source.clone(), learned));
+        }
+    }
     // Repeated negatives lower every probability the combiner learns; shifting its
     // intercept back by the log of how many more negatives it saw keeps the probabilities
     // calibrated to the data as it is (so 0.5 still means "more likely than not").
@@ -688,6 +709,7 @@ pub fn train_examples(
         classifier,
         removed_dev_duplicates: 0,
         removed_opinion_spam: 0,
+        negative_rows,
     })
 }
 

@@ -318,6 +318,14 @@ pub fn train(args: TrainArgs) -> Result<Outcome, CliError> {
             outcome.removed_opinion_spam
         ))?;
     }
+    for (head, source, rows) in &outcome.negative_rows {
+        let head = head.as_str();
+        print(&if *rows > 0 {
+            format!("the {head} head learned {rows} rows of {source} as negatives (negative_sources)\n")
+        } else {
+            format!("the {head} head's negative source {source} has no rows in the training data\n")
+        })?;
+    }
     print(&render_training(
         &outcome.model,
         &out,
