@@ -18,7 +18,7 @@ use super::teencode;
 
 /// Bumped whenever a change here would change the features of some text, so a model
 /// trained with an older normalizer is refused instead of silently mis-scoring.
-pub const NORMALIZER_VERSION: u32 = 4;
+pub const NORMALIZER_VERSION: u32 = 5;
 
 /// What a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -416,20 +416,27 @@ impl TextAnalysis {
             .iter()
             .filter(|p| p.len() == 1 && is_letter(buf[p.start]))
             .count();
-        let spelled_out = self.pieces.len() >= 2
-            && only_joiners_between
-            && self.pieces.iter().all(single)
-            && mostly_letters(real_letters, self.pieces.len());
-        if spelled_out {
+        let held_apart = self.pieces.len() >= 2 && only_joiners_between && self.pieces.iter().all(single);
+        if held_apart {
             let first = self.pieces[0].start;
             let last = self.pieces[self.pieces.len() - 1].end;
-            let letters: Vec<char> = self
-                .pieces
-                .iter()
-                .map(|p| leet_letter(buf[p.start]).unwrap_or(buf[p.start]))
-                .collect();
-            self.push_word(&letters, base + first..base + last);
-            return;
+            if mostly_letters(real_letters, self.pieces.len()) {
+                let letters: Vec<char> = self
+                    .pieces
+                    .iter()
+                    .map(|p| leet_letter(buf[p.start]).unwrap_or(buf[p.start]))
+                    .collect();
+                self.push_word(&letters, base + first..base + last);
+                return;
+            }
+            // Too few real letters for a spelled-out word, yet written together they would
+            // read as one in leet: "h.0.3.5" is "h035", "hoes".
+            let together: Vec<char> = self.pieces.iter().map(|p| buf[p.start]).collect();
+            let mut unleet = Vec::new();
+            if fold_leet_at_edges(&together, &mut unleet) {
+                self.push_word(&unleet, base + first..base + last);
+                return;
+            }
         }
         let pieces = std::mem::take(&mut self.pieces);
         let scratch = std::mem::take(&mut self.scratch);
@@ -557,27 +564,33 @@ impl TextAnalysis {
             while j < old.len() && is_single_letter(self, &old[j]) && whitespace_between(&self.text, &old, i, j) {
                 j += 1;
             }
-            let real_letters = old[i..j]
+            let (run_start, run_end, before, after) = self.without_standalone_capitals(&old, i, j);
+            self.tokens.extend(before.iter().cloned());
+            let real_letters = old[run_start..run_end]
                 .iter()
                 .filter(|t| self.toned(t).chars().all(is_letter))
                 .count();
-            if j - i >= 3 && mostly_letters(real_letters, j - i) {
+            let typed: Vec<char> = old[run_start..run_end]
+                .iter()
+                .flat_map(|t| self.toned(t).chars())
+                .collect();
+            let mut unleet = Vec::new();
+            let spelled_out = run_end - run_start >= 3 && mostly_letters(real_letters, run_end - run_start);
+            // Too few real letters for a spelled-out word, yet written together they would
+            // read as one in leet: "7 h 3 5 3" is "7h353", "these".
+            if spelled_out || (run_end - run_start >= 3 && fold_leet_at_edges(&typed, &mut unleet)) {
                 // Leet digits among spaced letters ("7 h 4 n g") read as letters.
-                let letters: Vec<char> = old[i..j]
-                    .iter()
-                    .flat_map(|t| {
-                        self.toned(t)
-                            .chars()
-                            .map(|c| leet_letter(c).unwrap_or(c))
-                            .collect::<Vec<_>>()
-                    })
-                    .collect();
+                let letters: Vec<char> = if spelled_out {
+                    typed.iter().map(|&c| leet_letter(c).unwrap_or(c)).collect()
+                } else {
+                    unleet
+                };
                 // "n g u q u á" is usually several words spelled out with one space between
                 // every letter: split it where Vietnamese syllables end, or keep it whole.
                 let syllables =
                     segment_syllables(&letters).unwrap_or_else(|| std::iter::once(0..letters.len()).collect());
                 for syllable in syllables {
-                    let (first, last) = (&old[i + syllable.start], &old[i + syllable.end - 1]);
+                    let (first, last) = (&old[run_start + syllable.start], &old[run_start + syllable.end - 1]);
                     let source = first.source.start..last.source.end;
                     let folded = first.folded.start..last.folded.end;
                     let mut toned: Vec<char> = Vec::new();
@@ -598,15 +611,41 @@ impl TextAnalysis {
                         stretched: false,
                     });
                 }
-                i = j;
+                self.tokens.extend(after.iter().cloned());
+                i = run_end + after.len();
             } else {
                 // Not a spelled-out word: keep the tokens, and do not rescan this run (a long
                 // run of single digits would otherwise cost quadratic time).
-                let end = j.max(i + 1);
-                self.tokens.extend(old[i..end].iter().cloned());
+                let end = (run_end + after.len()).max(run_start + 1);
+                self.tokens.extend(old[run_start..end].iter().cloned());
                 i = end;
             }
         }
+    }
+
+    /// The run `old[i..j]` of spaced single letters without an English "I" typed as a
+    /// capital at either end of an otherwise lower-case run: "I h a t e" is "I hate",
+    /// "b i t c h I" is "bitch I". Returns the shorter run and the tokens left out before
+    /// and after it.
+    fn without_standalone_capitals<'t>(
+        &self,
+        old: &'t [Token],
+        mut i: usize,
+        mut j: usize,
+    ) -> (usize, usize, &'t [Token], &'t [Token]) {
+        let start = i;
+        let end = j;
+        let typed = |t: &Token| self.text[t.source.clone()].chars().next();
+        let standalone_i = |t: &Token| typed(t) == Some('I');
+        let lower = |t: &Token| typed(t).is_some_and(|c| !is_upper(c));
+        if j - i >= 4 {
+            if standalone_i(&old[i]) && old[i + 1..j].iter().all(lower) {
+                i += 1;
+            } else if standalone_i(&old[j - 1]) && old[i..j - 1].iter().all(lower) {
+                j -= 1;
+            }
+        }
+        (i, j, &old[start..i], &old[j..end])
     }
 
     fn build_surface_view(&mut self) {
@@ -1079,6 +1118,30 @@ mod tests {
         assert_eq!(words("1 . 2 . 3"), ["1", "2", "3"]);
         assert_eq!(plain_words("n.h.à c.á.i"), ["nha", "cai"]);
         assert_eq!(words("n.h.à c.á.i"), ["nhà", "cái"]);
+    }
+
+    #[test]
+    fn leet_words_held_apart_read_as_the_word_written_together() {
+        // One real letter among look-alike digits: too few for a spelled-out word, but
+        // "h035" and "7h353" read as words, so their dotted and spaced forms do too.
+        assert_eq!(words("0 h.0.3.5."), ["0", "hoes"]);
+        assert_eq!(words("h.0.3.5 swear"), ["hoes", "swear"]);
+        // Spaced runs are then split where Vietnamese syllables end, as spelled-out ones are.
+        assert_eq!(compact("7 h 3 5 3 h.0.3.5"), "thesehoes");
+        assert_eq!(words("5 h 1 7"), ["shit"]);
+        assert_eq!(words("h.0.3"), ["hoe"]);
+        // Codes, versions and numbers stay as typed.
+        assert_eq!(words("u.1.7"), ["u", "1", "7"]);
+        assert_eq!(words("v 1 0"), ["v", "1", "0"]);
+        assert_eq!(words("1 2 3 4 5"), ["1", "2", "3", "4", "5"]);
+    }
+
+    #[test]
+    fn a_capital_i_beside_spaced_letters_stays_a_word_of_its_own() {
+        assert_eq!(words("sober b i t c h I party"), ["sober", "bitch", "i", "party"]);
+        assert_eq!(words("I s u c k at this"), ["i", "suck", "at", "this"]);
+        // Capitals throughout are one spelled-out word, capital I included.
+        assert_eq!(words("B I T C H"), ["bitch"]);
     }
 
     #[test]
