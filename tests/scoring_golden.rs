@@ -678,3 +678,34 @@ fn analysis_features_and_scores_match_the_recorded_fixture() {
         failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
     );
 }
+
+/// The explanation streams each feature's effect into sums by name; with no cut-off, those
+/// sums must account for the whole text logit of every head (the combiner's weight on it
+/// times its distance from the text bias), or a reason was lost or counted twice.
+#[test]
+fn explained_effects_add_up_to_the_text_logit() {
+    let Some(file) = shipped_model() else {
+        eprintln!("built without the shipped model: test skipped");
+        return;
+    };
+    let classifier = Classifier::from_file(file.expect("shipped model loads")).expect("valid model");
+    let mut texts = texts();
+    texts.truncate(60);
+    // Long and repetitive: the same names recur thousands of times.
+    texts.push("mua hàng giá rẻ tại đây 👉 zalo.me/abc ".repeat(2_000));
+    for text in &texts {
+        let explanation = classifier.explain(text, usize::MAX);
+        for head in &explanation.heads {
+            let model_head = classifier.file().head(head.head);
+            let expected = model_head.combiner.coefficients[0] * (head.text_logit - model_head.text_bias);
+            let explained: f32 = head.features.iter().map(|f| f.effect).sum();
+            let scale: f32 = head.features.iter().map(|f| f.effect.abs()).sum::<f32>().max(1.0);
+            let preview: String = text.chars().take(40).collect();
+            assert!(
+                (expected - explained).abs() <= 1e-3 * scale,
+                "{:?} of {preview:?}: features explain {explained}, the logit says {expected}",
+                head.head
+            );
+        }
+    }
+}

@@ -13,11 +13,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::model::{HeadKind, ModelError, ModelFile, Thresholds};
 use crate::text::{
-    FeatureGroup, FeatureIndices, FeatureOrigin, FeatureSpec, META_SIGNAL_NAMES, META_SIGNALS, NamedFeatures,
+    FeatureGroup, FeatureIndices, FeatureOrigin, FeatureSink, FeatureSpec, META_SIGNAL_NAMES, META_SIGNALS,
     TextAnalysis, extract, meta_signals,
 };
 
@@ -220,22 +221,21 @@ impl Classifier {
 
     /// Scores a comment and says why: the features and signals that pushed each head the
     /// most, and how much each word of the comment contributed.
+    ///
+    /// Effects are summed as the features stream out of [`extract`], per distinct feature
+    /// name: memory follows the comment's vocabulary, not its length (a megabyte of
+    /// repeated text once held eight million named features at a time).
     pub fn explain(&self, text: &str, top: usize) -> Explanation {
         let analysis = TextAnalysis::of(text);
         let mut indices = FeatureIndices::default();
         let scores = self.score_analysis(&analysis, &mut indices);
-        let mut named = NamedFeatures::default();
-        extract(&analysis, &self.spec, &mut named);
-        let norm = |group: FeatureGroup| -> f32 {
-            let sum: f32 = named
-                .0
+        let inverse_norms = std::array::from_fn(|g| {
+            let sum: f32 = indices.groups[g]
                 .iter()
-                .filter(|f| f.group == group)
-                .map(|f| (self.table[f.bucket as usize].idf as f32).powi(2))
+                .map(|&b| (self.table[b as usize].idf as f32).powi(2))
                 .sum();
             if sum > 0.0 { 1.0 / sum.sqrt() } else { 0.0 }
-        };
-        let inverse_norms = FeatureGroup::ALL.map(norm);
+        });
         let meta = meta_signals(analysis.counts());
         let tokens = analysis.tokens();
         let mut owners = Owners {
@@ -253,31 +253,30 @@ impl Classifier {
         let logits = self.text_logits(&indices);
         let probabilities = [scores.spam, scores.abuse, scores.hate];
 
+        let mut sums = EffectSums {
+            classifier: self,
+            inverse_norms,
+            owners: &owners,
+            by_name: IndexMap::new(),
+            per_token: std::array::from_fn(|_| vec![0f32; tokens.len()]),
+        };
+        extract(&analysis, &self.spec, &mut sums);
+        let EffectSums {
+            by_name, mut per_token, ..
+        } = sums;
+
         let heads = HeadKind::ALL.map(|kind| {
             let h = kind.index();
             let head = &self.heads[h];
             // Keyed by the name people read: n-grams that differ only in padding or
             // view ("em", " em", "em ") are one reason to a moderator.
-            let mut by_name: HashMap<String, f32> = HashMap::new();
-            let mut per_token = vec![0f32; tokens.len()];
-            for f in &named.0 {
-                let bucket = self.table[f.bucket as usize];
-                let inv = inverse_norms[f.group.index()];
-                // Effect on the combined logit: text contribution times the combiner's
-                // weight on the text logit.
-                let effect = bucket.idf as f32
-                    * bucket.weights[h] as f32
-                    * head.text_scale
-                    * head.group_scales[f.group.index()]
-                    * inv
-                    * head.coefficients[0];
-                if effect == 0.0 {
-                    continue;
+            let mut by_display: HashMap<String, f32> = HashMap::new();
+            for (name, sum) in &by_name {
+                if let Some(effect) = sum[h] {
+                    *by_display.entry(display_name(name)).or_default() += effect;
                 }
-                *by_name.entry(display_name(&f.name)).or_default() += effect;
-                spread_over_tokens(f.origin, effect, &owners, &mut per_token);
             }
-            let mut features: Vec<Contribution> = by_name
+            let mut features: Vec<Contribution> = by_display
                 .into_iter()
                 .map(|(name, effect)| Contribution { name, effect })
                 .collect();
@@ -309,7 +308,7 @@ impl Classifier {
                 signals,
                 token_effects: tokens
                     .iter()
-                    .zip(per_token)
+                    .zip(std::mem::take(&mut per_token[h]))
                     .map(|(t, effect)| TokenEffect {
                         start: t.source.start,
                         end: t.source.end,
@@ -323,6 +322,52 @@ impl Classifier {
             scores,
             suggested: self.suggest(&scores),
             heads: heads.to_vec(),
+        }
+    }
+}
+
+/// Sums each feature's effect on the three heads, by feature name and by token, as
+/// [`extract`] produces the features.
+struct EffectSums<'a> {
+    classifier: &'a Classifier,
+    inverse_norms: [f32; 3],
+    owners: &'a Owners,
+    /// Per raw feature name ("c:acai", "p:nha cai"), the summed effect on each head, or
+    /// `None` where the feature has no weight in that head. In first-seen order, so the
+    /// sums by display name come out the same on every run.
+    by_name: IndexMap<String, [Option<f32>; 3]>,
+    per_token: [Vec<f32>; 3],
+}
+
+impl FeatureSink for EffectSums<'_> {
+    const WANTS_NAMES: bool = true;
+
+    fn push(&mut self, group: FeatureGroup, bucket: u32, name: &str, origin: FeatureOrigin) {
+        let entry = self.classifier.table[bucket as usize];
+        let g = group.index();
+        // Effect on the combined logit: text contribution times the combiner's weight on
+        // the text logit.
+        let effects: [f32; 3] = std::array::from_fn(|h| {
+            let head = &self.classifier.heads[h];
+            entry.idf as f32
+                * entry.weights[h] as f32
+                * head.text_scale
+                * head.group_scales[g]
+                * self.inverse_norms[g]
+                * head.coefficients[0]
+        });
+        if effects.iter().all(|&e| e == 0.0) {
+            return;
+        }
+        let sums = match self.by_name.get_mut(name) {
+            Some(sums) => sums,
+            None => self.by_name.entry(name.to_owned()).or_default(),
+        };
+        for (h, &effect) in effects.iter().enumerate() {
+            if effect != 0.0 {
+                *sums[h].get_or_insert(0.0) += effect;
+                spread_over_tokens(origin, effect, self.owners, &mut self.per_token[h]);
+            }
         }
     }
 }
@@ -374,13 +419,10 @@ fn spread_over_tokens(origin: FeatureOrigin, effect: f32, owners: &Owners, per_t
             }
         }
         FeatureOrigin::Surface(start, end) => {
-            let covered: Vec<u32> = owners.surface[start as usize..end as usize]
-                .iter()
-                .flatten()
-                .copied()
-                .collect();
-            for owner in &covered {
-                per_token[*owner as usize] += effect / covered.len() as f32;
+            let covered = owners.surface[start as usize..end as usize].iter().flatten();
+            let count = covered.clone().count() as f32;
+            for &owner in covered {
+                per_token[owner as usize] += effect / count;
             }
         }
         FeatureOrigin::Comment => {}
