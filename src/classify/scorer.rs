@@ -17,16 +17,11 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::model::{HeadKind, ModelError, ModelFile, Thresholds};
+use super::table::{BucketTable, read as read_bucket};
 use crate::text::{
     FeatureGroup, FeatureIndices, FeatureOrigin, FeatureSink, FeatureSpec, META_SIGNAL_NAMES, META_SIGNALS,
     TextAnalysis, extract, meta_signals,
 };
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Bucket {
-    idf: u16,
-    weights: [i16; 3],
-}
 
 #[derive(Clone, Debug)]
 struct HeadRuntime {
@@ -72,7 +67,7 @@ pub enum Flag {
 pub struct Classifier {
     version: String,
     spec: FeatureSpec,
-    table: Vec<Bucket>,
+    table: BucketTable,
     heads: [HeadRuntime; 3],
     file: ModelFile,
 }
@@ -89,15 +84,17 @@ impl Classifier {
 
     pub fn from_file(file: ModelFile) -> Result<Self, ModelError> {
         let dims = file.spec.buckets();
-        let mut table = vec![Bucket::default(); dims];
-        for (bucket, &idf) in table.iter_mut().zip(&file.idf) {
-            bucket.idf = super::model::idf_units(idf);
+        let mut table = BucketTable::zeroed(dims);
+        for (i, &idf) in file.idf.iter().enumerate().take(dims) {
+            table.update(i, |bucket| bucket.idf = super::model::idf_units(idf));
         }
         let mut heads = Vec::with_capacity(3);
         for kind in HeadKind::ALL {
             let head = file.head(kind);
-            for (bucket, q) in table.iter_mut().zip(head.text_weights.dense(dims)?) {
-                bucket.weights[kind.index()] = q;
+            for (i, q) in head.text_weights.dense(dims)?.into_iter().enumerate().take(dims) {
+                if q != 0 {
+                    table.update(i, |bucket| bucket.weights[kind.index()] = q);
+                }
             }
             let mut coefficients = [0f32; 1 + META_SIGNALS];
             coefficients.copy_from_slice(&head.combiner.coefficients);
@@ -160,11 +157,12 @@ impl Classifier {
             self.heads[1].text_bias,
             self.heads[2].text_bias,
         ];
+        let table = self.table.words();
         for (g, group) in features.groups.iter().enumerate() {
             let mut norm2 = 0f32;
             let mut acc = [0f32; 3];
             for &b in group {
-                let bucket = self.table[b as usize];
+                let bucket = read_bucket(table, b as usize);
                 let idf = bucket.idf as f32;
                 norm2 += idf * idf;
                 acc[0] += idf * bucket.weights[0] as f32;
@@ -232,7 +230,7 @@ impl Classifier {
         let inverse_norms = std::array::from_fn(|g| {
             let sum: f32 = indices.groups[g]
                 .iter()
-                .map(|&b| (self.table[b as usize].idf as f32).powi(2))
+                .map(|&b| (self.table.get(b as usize).idf as f32).powi(2))
                 .sum();
             if sum > 0.0 { 1.0 / sum.sqrt() } else { 0.0 }
         });
@@ -343,7 +341,7 @@ impl FeatureSink for EffectSums<'_> {
     const WANTS_NAMES: bool = true;
 
     fn push(&mut self, group: FeatureGroup, bucket: u32, name: &str, origin: FeatureOrigin) {
-        let entry = self.classifier.table[bucket as usize];
+        let entry = self.classifier.table.get(bucket as usize);
         let g = group.index();
         // Effect on the combined logit: text contribution times the combiner's weight on
         // the text logit.
