@@ -5,7 +5,8 @@
 //! buckets the table is 16 MiB; smaller layouts (idf bytes plus the weights of the 15% of
 //! buckets that have any, behind a rank index or a 24-bit pointer) were measured and
 //! were slower, since the extra arithmetic per feature costs more than the misses they
-//! save on a 32 MiB L3: see BENCHMARKS.md, "Scoring speed".
+//! save on a 32 MiB L3: see BENCHMARKS.md, "Scoring speed". The table asks for huge
+//! pages, which take most of the TLB misses away ([`super::table`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
