@@ -603,13 +603,20 @@ fn close(a: f32, b: f32) -> bool {
     (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1.0)
 }
 
+/// The model built into the crate, or `None` (and a note) when it was built without one.
+fn shipped_classifier() -> Option<Classifier> {
+    let Some(file) = shipped_model() else {
+        eprintln!("built without the shipped model: test skipped");
+        return None;
+    };
+    Some(Classifier::from_file(file.expect("shipped model loads")).expect("valid model"))
+}
+
 #[test]
 fn analysis_features_and_scores_match_the_recorded_fixture() {
-    let Some(file) = shipped_model() else {
-        eprintln!("built without the shipped model: golden test skipped");
+    let Some(classifier) = shipped_classifier() else {
         return;
     };
-    let classifier = Classifier::from_file(file.expect("shipped model loads")).expect("valid model");
     let texts = texts();
     let fixture_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);
     let header = format!("# model {}\n", classifier.version());
@@ -684,11 +691,9 @@ fn analysis_features_and_scores_match_the_recorded_fixture() {
 /// times its distance from the text bias), or a reason was lost or counted twice.
 #[test]
 fn explained_effects_add_up_to_the_text_logit() {
-    let Some(file) = shipped_model() else {
-        eprintln!("built without the shipped model: test skipped");
+    let Some(classifier) = shipped_classifier() else {
         return;
     };
-    let classifier = Classifier::from_file(file.expect("shipped model loads")).expect("valid model");
     let mut texts = texts();
     texts.truncate(60);
     // Long and repetitive: the same names recur thousands of times.
