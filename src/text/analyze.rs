@@ -800,6 +800,10 @@ fn is_joiner(c: char) -> bool {
 /// Returns false (and leaves `out` alone) when nothing changes.
 fn fold_leet_at_edges(word: &[char], out: &mut Vec<char>) -> bool {
     let n = word.len();
+    // Most words have no digit at either edge: nothing to read.
+    if !word.first().is_some_and(|&c| is_leet_digit(c)) && !word.last().is_some_and(|&c| is_leet_digit(c)) {
+        return false;
+    }
     let lead = word.iter().take_while(|&&c| is_leet_digit(c)).count().min(3);
     // Long trailing runs are stretched leet ("h0333333", "ch3777"), squashed afterwards.
     let trail = word.iter().rev().take_while(|&&c| is_leet_digit(c)).count().min(8);
