@@ -51,11 +51,15 @@ impl BucketTable {
                     buckets,
                 }
             }
-            Err(_) => Self {
-                memory: Memory::Heap(vec![0u8; bytes]),
-                offset: 0,
-                buckets,
-            },
+            Err(_) => Self::on_heap(buckets),
+        }
+    }
+
+    fn on_heap(buckets: usize) -> Self {
+        Self {
+            memory: Memory::Heap(vec![0u8; buckets * BUCKET_BYTES]),
+            offset: 0,
+            buckets,
         }
     }
 
@@ -138,7 +142,12 @@ mod tests {
 
     #[test]
     fn buckets_read_back_what_was_written_and_start_zeroed() {
-        let mut table = BucketTable::zeroed(1 << 12);
+        for mut table in [BucketTable::zeroed(1 << 12), BucketTable::on_heap(1 << 12)] {
+            check_reads_and_writes(&mut table);
+        }
+    }
+
+    fn check_reads_and_writes(table: &mut BucketTable) {
         assert_eq!(table.words().len(), 1 << 12);
         assert_eq!(table.get(17), Bucket::default());
         let written = Bucket {
