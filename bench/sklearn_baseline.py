@@ -128,8 +128,9 @@ def is_opinion_spam(row: dict) -> bool:
 
 # Datasets whose train rows both models learn as ham for spam, whatever their abuse labels
 # (modgate's default `negative_sources` for the spam head): ViCTSD is reader comments on a
-# news site, with next to no ads among them.
-SPAM_NEGATIVE_SOURCES = ("victsd",)
+# news site, with next to no ads among them; the Wikipedia talk comments are the only long
+# English discussion in the data.
+SPAM_NEGATIVE_SOURCES = ("victsd", "wiki_toxicity_identity")
 
 
 def spam_negative_rows(datasets: dict, spam_texts: list[str]) -> list[str]:

@@ -163,7 +163,7 @@ def test_opinion_spam_matches_modgates_rule():
     assert not skb.is_opinion_spam({"text": "x", "label": "spam", "source": "vispamreviews"})
 
 
-def test_news_comments_become_spam_ham_unless_a_spam_set_labels_them():
+def test_discussion_comments_become_spam_ham_unless_a_spam_set_labels_them():
     import sklearn_baseline as skb
 
     def rows(*pairs):
@@ -172,10 +172,11 @@ def test_news_comments_become_spam_ham_unless_a_spam_set_labels_them():
     datasets = {
         "victsd": {"train": rows(("Giá nhà tăng quá", "clean"), ("Đồ ngu", "toxic"), ("Bán xe  giá rẻ", "clean"))},
         "vihsd": {"train": rows(("bình luận khác", "clean"))},
+        "wiki_toxicity_identity": {"train": rows(("Please cite a source for the second sentence.", "clean"))},
     }
     # The ad is labelled spam elsewhere (with other spacing and case): that row decides.
     extra = skb.spam_negative_rows(datasets, ["bán xe giá RẺ"])
-    assert extra == ["Giá nhà tăng quá", "Đồ ngu"]
+    assert extra == ["Giá nhà tăng quá", "Đồ ngu", "Please cite a source for the second sentence."]
     assert skb.spam_negative_rows({"vihsd": datasets["vihsd"]}, []) == []
 
 
