@@ -17,11 +17,12 @@ says so when it is missing; about ten minutes per model on two cores.
 
 import argparse
 import json
-import subprocess
 import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from news_false_positives import score  # one `modgate check --json` call
 
 REPO = Path(__file__).resolve().parents[1]
 NEGATIVE_LABELS = {"clean", "ham"}
@@ -29,16 +30,7 @@ ACTIONS = ("approve", "hold", "reject")
 
 
 def suggested_action(modgate: Path, model: Path, text: str) -> str:
-    result = subprocess.run(
-        [str(modgate), "check", "--json", "--model", str(model), "-"],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if result.returncode not in (0, 1):
-        raise SystemExit(f"modgate check failed: {result.stderr.strip()}")
-    return json.loads(result.stdout)["suggested"]
+    return score(modgate, model, text)["suggested"]
 
 
 def tally(labels: list[str], actions: list[str]) -> dict[str, Counter]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import plain_tests  # noqa: E402
 import compare  # noqa: E402
 
 # A stand-in for `modgate eval --model M --data F --json`: it reads the file and
@@ -211,14 +212,4 @@ def test_end_to_end_with_fake_modgate():
 
 
 if __name__ == "__main__":
-    tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
-    failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-            print(f"ok   {name}")
-        except AssertionError as exc:
-            failed += 1
-            print(f"FAIL {name}: {exc}")
-    print(f"{len(tests) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    plain_tests.run(globals())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import plain_tests  # noqa: E402
 import obfuscate as ob  # noqa: E402
 
 CYRILLIC = {"\u0430", "\u0435", "\u043e", "\u0440", "\u0441", "\u0445", "\u0443", "\u0456"}
@@ -150,14 +151,4 @@ def test_file_roundtrip_keeps_schema():
 
 
 if __name__ == "__main__":
-    tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
-    failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-            print(f"ok   {name}")
-        except AssertionError as exc:
-            failed += 1
-            print(f"FAIL {name}: {exc}")
-    print(f"{len(tests) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    plain_tests.run(globals())
