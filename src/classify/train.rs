@@ -283,6 +283,18 @@ pub struct TrainOutcome {
     /// Per head and negative source ([`HeadConfig::negative_sources`]): how many of its
     /// rows the head learned as negatives (0 when the source is not in the data).
     pub negative_rows: Vec<(HeadKind, String, usize)>,
+    /// Per head whose reject threshold waited for one training source: that source, the
+    /// last to reach the precision (or, at 0.99, one that never did).
+    pub reject_set_by: Vec<(HeadKind, RejectLimit)>,
+}
+
+/// Why a reject threshold is where it is ([`choose_thresholds`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RejectLimit {
+    /// The source whose precision was the last to reach the target.
+    ReachedBy(String),
+    /// No threshold on the grid was precise enough on this source.
+    NeverReachedBy(String),
 }
 
 /// One fitted text layer and its out-of-fold logits.
@@ -690,10 +702,14 @@ pub fn train_examples(
         &combiners,
         config.hate.group_scales,
     );
+    let mut reject_set_by = Vec::new();
     for head in [HeadKind::Spam, HeadKind::Abuse] {
         let groups = dev_groups(head, &oof_sets, &oof_scores);
-        model.heads[head.index()].thresholds =
-            choose_thresholds(&groups, config.flag_threshold, config.reject_precision);
+        let (thresholds, limit) = choose_thresholds(&groups, config.flag_threshold, config.reject_precision);
+        model.heads[head.index()].thresholds = thresholds;
+        if let Some(limit) = limit {
+            reject_set_by.push((head, limit));
+        }
     }
     let abuse_flag = model.heads[HeadKind::Abuse.index()].thresholds.flag;
     model.heads[HeadKind::Hate.index()].thresholds = choose_hate_thresholds(&oof_sets, &oof_scores, abuse_flag);
@@ -711,6 +727,7 @@ pub fn train_examples(
         removed_dev_duplicates: 0,
         removed_opinion_spam: 0,
         negative_rows,
+        reject_set_by,
     })
 }
 
@@ -1084,8 +1101,8 @@ fn combine(combiner: &Combiner, text_logit: f32, meta: &[f32; META_SIGNALS]) -> 
     super::scorer::sigmoid(z)
 }
 
-/// Per dev set of the head's task: (probabilities, truth).
-fn dev_groups(head: HeadKind, dev: &[DevSet], scores: &[Vec<Scores>]) -> Vec<(Vec<f32>, Vec<bool>)> {
+/// Per dev set of the head's task: (source, probabilities, truth).
+fn dev_groups(head: HeadKind, dev: &[DevSet], scores: &[Vec<Scores>]) -> Vec<(String, Vec<f32>, Vec<bool>)> {
     dev.iter()
         .zip(scores)
         .filter_map(|(set, scores)| {
@@ -1097,7 +1114,7 @@ fn dev_groups(head: HeadKind, dev: &[DevSet], scores: &[Vec<Scores>]) -> Vec<(Ve
                     t.push(y);
                 }
             }
-            (!p.is_empty()).then_some((p, t))
+            (!p.is_empty()).then(|| (set.source.clone(), p, t))
         })
         .collect()
 }
@@ -1117,41 +1134,57 @@ const REJECT_EVIDENCE_ROWS: usize = 20;
 /// most clear-cut sources. With Davidson's tweets (83% offensive) in the abuse pool, the
 /// pooled rule put the abuse reject at 0.64, where a Vietnamese news site's clean
 /// comments (ViCTSD) were rejected about one time in three and ViHSD's one in five.
-/// A site's comments look like one source, not like the pool.
-fn choose_thresholds(groups: &[(Vec<f32>, Vec<bool>)], fixed_flag: Option<f32>, reject_precision: f64) -> Thresholds {
+/// A site's comments look like one source, not like the pool. Also says which source the
+/// reject threshold waited for, if one did.
+fn choose_thresholds(
+    groups: &[(String, Vec<f32>, Vec<bool>)],
+    fixed_flag: Option<f32>,
+    reject_precision: f64,
+) -> (Thresholds, Option<RejectLimit>) {
     let mut best = (f64::MIN, 0.5f32);
     for step in THRESHOLD_GRID.filter(|_| fixed_flag.is_none()) {
         let t = step as f32 / 100.0;
-        let mean_f1 = groups.iter().map(|(p, y)| binary_metrics(p, y, t).f1).sum::<f64>() / groups.len() as f64;
+        let mean_f1 = groups.iter().map(|(_, p, y)| binary_metrics(p, y, t).f1).sum::<f64>() / groups.len() as f64;
         if mean_f1 > best.0 + 1e-9 {
             best = (mean_f1, t);
         }
     }
     let flag = fixed_flag.unwrap_or(best.1);
-    let mut reject = 0.99f32;
+    let mut reject = None;
+    let mut last_imprecise: Option<&str> = None;
     for step in THRESHOLD_GRID {
         let t = step as f32 / 100.0;
         if t < flag {
             continue;
         }
         let mut counted = 0;
-        let every_source_precise = groups.iter().all(|(p, y)| {
+        let imprecise = groups.iter().find(|(_, p, y)| {
             let flagged = p.iter().filter(|&&p| p >= t).count();
             if flagged < REJECT_EVIDENCE_ROWS {
-                return true;
+                return false;
             }
             counted += 1;
-            binary_metrics(p, y, t).precision >= reject_precision
+            binary_metrics(p, y, t).precision < reject_precision
         });
-        if counted > 0 && every_source_precise {
-            reject = t;
-            break;
+        match imprecise {
+            Some((source, _, _)) => last_imprecise = Some(source),
+            None if counted > 0 => {
+                reject = Some(t);
+                break;
+            }
+            None => {}
         }
     }
-    Thresholds {
+    let limit = match (reject, last_imprecise) {
+        (Some(_), Some(source)) => Some(RejectLimit::ReachedBy(source.to_string())),
+        (None, Some(source)) => Some(RejectLimit::NeverReachedBy(source.to_string())),
+        (_, None) => None,
+    };
+    let thresholds = Thresholds {
         flag,
-        reject: reject.max(flag),
-    }
+        reject: reject.unwrap_or(0.99).max(flag),
+    };
+    (thresholds, limit)
 }
 
 /// The three-class prediction: hate at or above the hate flag, else offensive at or above
@@ -1356,32 +1389,38 @@ mod tests {
         (vec![score; n], vec![y; n])
     }
 
-    fn source(parts: &[(Vec<f32>, Vec<bool>)]) -> (Vec<f32>, Vec<bool>) {
+    fn source(name: &str, parts: &[(Vec<f32>, Vec<bool>)]) -> (String, Vec<f32>, Vec<bool>) {
         let p = parts.iter().flat_map(|(p, _)| p.iter().copied()).collect();
         let y = parts.iter().flat_map(|(_, y)| y.iter().copied()).collect();
-        (p, y)
+        (name.to_string(), p, y)
     }
 
     #[test]
     fn reject_threshold_must_be_precise_on_every_source_not_just_the_pool() {
         // A large clear-cut source and a small one whose clean rows score up to 0.7.
-        let large = source(&[rows(1000, 0.8, true), rows(1000, 0.1, false)]);
-        let small = source(&[rows(50, 0.9, true), rows(30, 0.7, false), rows(20, 0.2, false)]);
+        let large = source("large", &[rows(1000, 0.8, true), rows(1000, 0.1, false)]);
+        let small = source(
+            "small",
+            &[rows(50, 0.9, true), rows(30, 0.7, false), rows(20, 0.2, false)],
+        );
         // Pooled, 0.5 would already be 1,050 right of 1,080 (97%); the small source
         // alone is right 62% of the time until its clean rows fall below the threshold.
-        let t = choose_thresholds(&[large.clone(), small], Some(0.5), 0.95);
+        let (t, limit) = choose_thresholds(&[large.clone(), small], Some(0.5), 0.95);
         assert_eq!(t.flag, 0.5);
         assert_eq!(t.reject, 0.71);
+        assert_eq!(limit, Some(RejectLimit::ReachedBy("small".to_string())));
 
         // A source that flags fewer than REJECT_EVIDENCE_ROWS rows does not hold it up.
-        let sparse = source(&[rows(10, 0.96, false), rows(90, 0.1, false)]);
-        let t = choose_thresholds(&[large.clone(), sparse], Some(0.5), 0.95);
+        let sparse = source("sparse", &[rows(10, 0.96, false), rows(90, 0.1, false)]);
+        let (t, limit) = choose_thresholds(&[large.clone(), sparse], Some(0.5), 0.95);
         assert_eq!(t.reject, 0.5);
+        assert_eq!(limit, None);
 
         // No threshold on the grid is precise enough: the head almost never rejects.
-        let hopeless = source(&[rows(30, 0.995, true), rows(30, 0.995, false)]);
-        let t = choose_thresholds(&[large, hopeless], Some(0.5), 0.95);
+        let hopeless = source("hopeless", &[rows(30, 0.995, true), rows(30, 0.995, false)]);
+        let (t, limit) = choose_thresholds(&[large, hopeless], Some(0.5), 0.95);
         assert_eq!(t.reject, 0.99);
+        assert_eq!(limit, Some(RejectLimit::NeverReachedBy("hopeless".to_string())));
     }
 
     fn review(text: &str, label: Label, spam_type: Option<&str>) -> Example {

@@ -15,7 +15,7 @@ use crate::classify::eval::{EvalReport, evaluate_file};
 use crate::classify::model::{HeadKind, ModelFile, checksum_path};
 use crate::classify::scorer::{Classifier, Explanation, Flag, SuggestedAction};
 use crate::classify::shipped::shipped_model;
-use crate::classify::train::{Progress, TrainConfig, train as train_model};
+use crate::classify::train::{Progress, RejectLimit, TrainConfig, train as train_model};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -324,6 +324,18 @@ pub fn train(args: TrainArgs) -> Result<Outcome, CliError> {
             format!("the {head} head learned {rows} rows of {source} as negatives (negative_sources)\n")
         } else {
             format!("the {head} head's negative source {source} has no rows in the training data\n")
+        })?;
+    }
+    let precision = config.reject_precision;
+    for (head, limit) in &outcome.reject_set_by {
+        let head = head.as_str();
+        print(&match limit {
+            RejectLimit::ReachedBy(source) => format!(
+                "the {head} head's reject threshold waited for {source}: the last source whose out-of-fold rejections reached precision {precision:.2}\n"
+            ),
+            RejectLimit::NeverReachedBy(source) => format!(
+                "the {head} head never rejects {source}'s rows with precision {precision:.2} (out of fold): it rejects only from 0.99\n"
+            ),
         })?;
     }
     print(&render_training(
