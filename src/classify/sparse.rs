@@ -224,8 +224,101 @@ impl Default for LbfgsParams {
     }
 }
 
-/// Objective value and gradient at `w` (last coordinate is the bias). A run of equal
-/// indices in `subset` is one row counted that many times, computed once.
+/// The rows of one L-BFGS problem with its features renumbered hottest first, so the
+/// objective's reads and writes of the weights cluster in cache.
+///
+/// In the order the training code numbers them (by hash bucket), a row's few hundred
+/// features sit at random places in weight and gradient vectors of 8-11 MB each: nearly
+/// every non-zero of every pass missed the cache twice, once reading its weight and once
+/// adding to its gradient. Here the features that occur in most rows come first, and each
+/// weight shares a 16-byte slot with its gradient. The arithmetic is unchanged: every row
+/// keeps its non-zeros in their order and every gradient sums its terms in row order, so
+/// the optimum comes out the same to the last bit.
+struct HotFirst {
+    /// The rows, with each feature index replaced by its slot.
+    rows: SparseRows,
+    /// Slot of each feature index.
+    slot_of: Vec<u32>,
+    /// Weight and gradient of each slot, reused between evaluations.
+    slots: Vec<[f64; 2]>,
+}
+
+impl HotFirst {
+    fn new(rows: &SparseRows, subset: &[usize], dims: usize) -> Self {
+        // Rows repeated in a run are computed once per pass, so they count once.
+        let mut occurrences = vec![0u32; dims];
+        for run in subset.chunk_by(|a, b| a == b) {
+            for &i in rows.row(run[0]).0 {
+                occurrences[i as usize] += 1;
+            }
+        }
+        let mut order: Vec<u32> = (0..dims as u32).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(occurrences[i as usize]), i));
+        let mut slot_of = vec![0u32; dims];
+        for (slot, &i) in order.iter().enumerate() {
+            slot_of[i as usize] = slot as u32;
+        }
+        let mut renumbered = SparseRows::new();
+        for r in 0..rows.len() {
+            let (indices, values) = rows.row(r);
+            renumbered.push_row(indices.iter().zip(values).map(|(&i, &v)| (slot_of[i as usize], v)));
+        }
+        Self {
+            rows: renumbered,
+            slot_of,
+            slots: vec![[0.0; 2]; dims],
+        }
+    }
+
+    /// Objective value and gradient at `w` (last coordinate is the bias): C times the log
+    /// loss of the rows in `subset` plus half the squared norm of the weights (not the
+    /// bias). A run of equal indices in `subset` is one row counted that many times,
+    /// computed once.
+    fn objective(&mut self, labels: &[bool], subset: &[usize], w: &[f64], c: f64, grad: &mut [f64]) -> f64 {
+        let dims = w.len() - 1;
+        for (&slot, &wi) in self.slot_of.iter().zip(w) {
+            self.slots[slot as usize] = [wi, 0.0];
+        }
+        let mut bias_grad = 0.0;
+        let mut loss = 0.0;
+        for run in subset.chunk_by(|a, b| a == b) {
+            let r = run[0];
+            let copies = run.len() as f64;
+            let (slots, values) = self.rows.row(r);
+            let mut z = w[dims];
+            for (&s, &v) in slots.iter().zip(values) {
+                z += self.slots[s as usize][0] * v as f64;
+            }
+            let y = if labels[r] { 1.0 } else { 0.0 };
+            loss += copies * log_loss(z, y);
+            let residual = c * copies * (sigmoid(z) - y);
+            bias_grad += residual;
+            for (&s, &v) in slots.iter().zip(values) {
+                self.slots[s as usize][1] += residual * v as f64;
+            }
+        }
+        grad[dims] = bias_grad;
+        let mut penalty = 0.0;
+        for ((g, &wi), &slot) in grad[..dims].iter_mut().zip(&w[..dims]).zip(&self.slot_of) {
+            *g = self.slots[slot as usize][1] + wi;
+            penalty += wi * wi;
+        }
+        c * loss + 0.5 * penalty
+    }
+}
+
+/// log(1 + e^z) - y z, computed without overflow.
+fn log_loss(z: f64, y: f64) -> f64 {
+    (if z > 0.0 {
+        z + (-z).exp().ln_1p()
+    } else {
+        z.exp().ln_1p()
+    }) - y * z
+}
+
+/// [`HotFirst::objective`] on the rows as numbered: the plain reading of the objective,
+/// which the tests hold the fast one to.
+#[cfg(test)]
 fn objective(rows: &SparseRows, labels: &[bool], subset: &[usize], w: &[f64], c: f64, grad: &mut [f64]) -> f64 {
     let dims = w.len() - 1;
     grad.iter_mut().for_each(|g| *g = 0.0);
@@ -239,13 +332,7 @@ fn objective(rows: &SparseRows, labels: &[bool], subset: &[usize], w: &[f64], c:
             z += w[i as usize] * v as f64;
         }
         let y = if labels[r] { 1.0 } else { 0.0 };
-        // log(1 + e^z) - y z, computed without overflow.
-        loss += copies
-            * (if z > 0.0 {
-                z + (-z).exp().ln_1p()
-            } else {
-                z.exp().ln_1p()
-            } - y * z);
+        loss += copies * log_loss(z, y);
         let residual = c * copies * (sigmoid(z) - y);
         grad[dims] += residual;
         for (&i, &v) in indices.iter().zip(values) {
@@ -332,9 +419,10 @@ fn minimise(
     mut on_iteration: impl FnMut(usize),
 ) -> Vec<f64> {
     let n = dims + 1;
+    let mut problem = HotFirst::new(rows, subset, dims);
     let mut w = vec![0f64; n];
     let mut grad = vec![0f64; n];
-    let mut f = objective(rows, labels, subset, &w, params.c, &mut grad);
+    let mut f = problem.objective(labels, subset, &w, params.c, &mut grad);
     let mut history: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> = std::collections::VecDeque::new();
     let mut direction = vec![0f64; n];
     let mut trial = vec![0f64; n];
@@ -374,7 +462,7 @@ fn minimise(
             for ((t, wi), d) in trial.iter_mut().zip(&w).zip(&direction) {
                 *t = wi + step * d;
             }
-            f_new = objective(rows, labels, subset, &trial, params.c, &mut trial_grad);
+            f_new = problem.objective(labels, subset, &trial, params.c, &mut trial_grad);
             if f_new <= f + 1e-4 * step * slope || step < 1e-10 {
                 break;
             }
@@ -466,6 +554,42 @@ mod tests {
         objective(&rows, &labels, &all, &w, params.c, &mut grad);
         assert!(grad.iter().all(|g| g.abs() < 1e-3), "gradient at the optimum: {grad:?}");
         assert!(model.weights[0] > 1.0);
+    }
+
+    #[test]
+    fn the_hot_first_objective_gives_the_plain_objectives_bits() {
+        // Features of very different frequencies at scattered indices, rows repeated in
+        // runs and one row left out of the subset: the renumbering must change where
+        // weights live, never what is summed or in which order.
+        let dims = 3_000;
+        let mut rows = SparseRows::new();
+        let mut labels = Vec::new();
+        for r in 0..80u32 {
+            let mut entries: Vec<(u32, f32)> = (0..1 + r % 7)
+                .map(|k| ((r * 131 + k * 977) % dims as u32, 0.1 + (k as f32) * 0.37))
+                .collect();
+            entries.push((2_999, 0.25));
+            entries.push(((r % 4) * 11, 0.5));
+            entries.sort_by_key(|e| e.0);
+            entries.dedup_by_key(|e| e.0);
+            rows.push_row(entries);
+            labels.push(r % 3 != 0);
+        }
+        let subset: Vec<usize> = (0..80)
+            .filter(|&r| r != 13)
+            .flat_map(|r| std::iter::repeat_n(r, 1 + r % 3))
+            .collect();
+        let w: Vec<f64> = (0..=dims).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
+        let mut problem = HotFirst::new(&rows, &subset, dims);
+        for c in [0.5, 3.0] {
+            let (mut plain, mut fast) = (vec![0.0; dims + 1], vec![9.0; dims + 1]);
+            let f_plain = objective(&rows, &labels, &subset, &w, c, &mut plain);
+            let f_fast = problem.objective(&labels, &subset, &w, c, &mut fast);
+            assert_eq!(f_plain.to_bits(), f_fast.to_bits());
+            assert!(plain.iter().zip(&fast).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+        // The most frequent feature got the first slot.
+        assert_eq!(problem.slot_of[2_999], 0);
     }
 
     #[test]
