@@ -147,9 +147,11 @@ pub fn train_ftrl(
     seed: u64,
     mut on_epoch: impl FnMut(usize),
 ) -> LinearModel {
-    // Coordinate dims is the bias, which is never regularized.
-    let mut z = vec![0f64; dims + 1];
-    let mut n = vec![0f64; dims + 1];
+    // The bias is never regularized. Each feature's z and n share a slot, hottest
+    // features first ([`HotFirst`]): the same updates in the same order as with plain
+    // arrays, so the same model, with half the cache misses or fewer.
+    let mut problem = HotFirst::new(rows, subset, dims);
+    let (mut bias_z, mut bias_n) = (0f64, 0f64);
     let mut order: Vec<usize> = subset.to_vec();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let weight = |z: f64, n: f64, regularize: bool| -> f64 {
@@ -161,31 +163,40 @@ pub fn train_ftrl(
         }
     };
     let mut w_row: Vec<f64> = Vec::new();
+    let slots = &mut problem.slots;
     for epoch in 0..params.epochs {
         order.shuffle(&mut rng);
         for &r in &order {
-            let (indices, values) = rows.row(r);
+            let (indices, values) = problem.rows.row(r);
             w_row.clear();
-            let mut score = weight(z[dims], n[dims], false);
+            let mut score = weight(bias_z, bias_n, false);
             let bias_weight = score;
-            for (&i, &v) in indices.iter().zip(values) {
-                let w = weight(z[i as usize], n[i as usize], true);
+            for (&s, &v) in indices.iter().zip(values) {
+                let [z, n] = slots[s as usize];
+                let w = weight(z, n, true);
                 w_row.push(w);
                 score += w * v as f64;
             }
             let p = sigmoid(score.clamp(-35.0, 35.0));
             let g_unit = p - if labels[r] { 1.0 } else { 0.0 };
-            update(&mut z[dims], &mut n[dims], g_unit, bias_weight, params.alpha);
-            for ((&i, &v), &w) in indices.iter().zip(values).zip(&w_row) {
-                let i = i as usize;
-                update(&mut z[i], &mut n[i], g_unit * v as f64, w, params.alpha);
+            update(&mut bias_z, &mut bias_n, g_unit, bias_weight, params.alpha);
+            for ((&s, &v), &w) in indices.iter().zip(values).zip(&w_row) {
+                let [z, n] = &mut slots[s as usize];
+                update(z, n, g_unit * v as f64, w, params.alpha);
             }
         }
         on_epoch(epoch);
     }
-    let weights = (0..dims).map(|i| weight(z[i], n[i], true) as f32).collect();
+    let weights = problem
+        .slot_of
+        .iter()
+        .map(|&s| {
+            let [z, n] = slots[s as usize];
+            weight(z, n, true) as f32
+        })
+        .collect();
     LinearModel {
-        bias: weight(z[dims], n[dims], false) as f32,
+        bias: weight(bias_z, bias_n, false) as f32,
         weights,
     }
 }

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
@@ -608,20 +609,19 @@ pub fn train_examples(
         .sum();
     progress.stage("training heads", epochs_total);
 
-    // Each head trains on its own thread; the optimizers themselves are sequential.
-    let members: Mutex<Vec<(HeadKind, Vec<FittedMember>)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for (head, rows) in &selections {
-            let featurized = &featurized;
-            let members = &members;
-            scope.spawn(move || {
-                let fitted = train_text_layer(*head, rows, examples, featurized, dims, config, progress);
-                members.lock().expect("no panics while holding").push((*head, fitted));
-            });
-        }
-    });
-    let mut members = members.into_inner().expect("no panics while holding");
-    members.sort_by_key(|(h, _)| h.index());
+    let problems: Vec<TextProblem> = selections
+        .iter()
+        .map(|(head, rows)| TextProblem::new(*head, rows, examples, &featurized, config))
+        .collect();
+    let fitted = train_text_layers(
+        &problems,
+        config.folds.max(2),
+        config.naive_bayes.as_ref(),
+        dims,
+        progress,
+    );
+    drop(problems);
+    let members: Vec<(HeadKind, Vec<FittedMember>)> = selections.iter().map(|(h, _)| *h).zip(fitted).collect();
 
     progress.stage("fitting combiners", 3);
     let mut heads = Vec::new();
@@ -873,62 +873,165 @@ fn fold_of(example: &Example, folds: usize, seed: u64) -> usize {
     (xxh3_64(example.id.as_bytes()) ^ seed) as usize % folds
 }
 
-/// Trains a head's text layer; returns the model fitted on all rows and the out-of-fold
-/// logit of every row (in `rows` order).
-fn train_text_layer(
-    head: HeadKind,
-    rows: &[(usize, bool)],
-    examples: &[Example],
-    featurized: &Featurized,
-    dims: usize,
-    config: &TrainConfig,
-    progress: &dyn Progress,
-) -> Vec<FittedMember> {
-    // The head's own rows, numbered 0..rows.len() in `rows` order.
-    let ids: Vec<usize> = rows.iter().map(|r| r.0).collect();
-    let local = featurized.rows(&ids, &config.head(head).group_scales);
-    let labels: Vec<bool> = rows.iter().map(|r| r.1).collect();
-    let folds = config.folds.max(2);
-    let fold: Vec<usize> = rows
-        .iter()
-        .map(|&(i, _)| fold_of(&examples[i], folds, config.seed))
-        .collect();
-    let head_seed = config.seed ^ (head.index() as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    // Copies of a row (source weights, length balance) sit next to each other in `rows`;
-    // every copy names its first one, so the batch optimizer sees a run of one index and
-    // computes the row once, times the run's length.
-    let mut canonical: Vec<usize> = Vec::with_capacity(rows.len());
-    for (j, &(i, _)) in rows.iter().enumerate() {
-        let first = match j.checked_sub(1) {
-            Some(previous) if rows[previous].0 == i => canonical[previous],
-            _ => j,
-        };
-        canonical.push(first);
+/// One head's text-layer problem: its rows (numbered 0..rows.len() in the order of its
+/// selection) under its group scales, their labels and folds.
+struct TextProblem<'a> {
+    local: SparseRows,
+    labels: Vec<bool>,
+    fold: Vec<usize>,
+    /// Copies of a row (source weights, length balance) sit next to each other; every
+    /// copy names its first one, so the batch optimizer sees a run of one index and
+    /// computes the row once, times the run's length.
+    canonical: Vec<usize>,
+    members: &'a [TextOptimizer],
+    seed: u64,
+}
+
+impl<'a> TextProblem<'a> {
+    fn new(
+        head: HeadKind,
+        rows: &[(usize, bool)],
+        examples: &[Example],
+        featurized: &Featurized,
+        config: &'a TrainConfig,
+    ) -> Self {
+        let ids: Vec<usize> = rows.iter().map(|r| r.0).collect();
+        let folds = config.folds.max(2);
+        let mut canonical: Vec<usize> = Vec::with_capacity(rows.len());
+        for (j, &(i, _)) in rows.iter().enumerate() {
+            let first = match j.checked_sub(1) {
+                Some(previous) if rows[previous].0 == i => canonical[previous],
+                _ => j,
+            };
+            canonical.push(first);
+        }
+        Self {
+            local: featurized.rows(&ids, &config.head(head).group_scales),
+            labels: rows.iter().map(|r| r.1).collect(),
+            fold: rows
+                .iter()
+                .map(|&(i, _)| fold_of(&examples[i], folds, config.seed))
+                .collect(),
+            canonical,
+            members: config.params(head),
+            seed: config.seed ^ (head.index() as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        }
     }
-    let all: Vec<usize> = canonical.clone();
-    let nb = config.naive_bayes.as_ref();
-    config
-        .params(head)
+
+    /// The rows a fit learns from: all but fold `k`, or all of them.
+    fn training_rows(&self, held_out: Option<usize>) -> Vec<usize> {
+        (0..self.labels.len())
+            .filter(|&j| Some(self.fold[j]) != held_out)
+            .map(|j| self.canonical[j])
+            .collect()
+    }
+
+    fn member_seed(&self, member: usize) -> u64 {
+        self.seed ^ (member as u64) << 32
+    }
+}
+
+/// One optimizer run: member `member` of problem `problem`, without fold `held_out` (for
+/// out-of-fold logits) or on every row (`None`: the model kept).
+#[derive(Clone, Copy)]
+struct TextFit {
+    problem: usize,
+    member: usize,
+    held_out: Option<usize>,
+}
+
+/// Fits every head's text layers; returns, per problem, each member's model fitted on all
+/// rows and the out-of-fold logit of every row (in the problem's row order).
+///
+/// The fits are independent, so they go to one pool of workers, largest first, rather
+/// than one thread per head: the abuse head has twice the members of the others and
+/// used to finish alone on one core while the other idled. Each fit's result depends on
+/// its rows and seed only, never on which worker ran it or when.
+fn train_text_layers(
+    problems: &[TextProblem],
+    folds: usize,
+    naive_bayes: Option<&NaiveBayesScaling>,
+    dims: usize,
+    progress: &dyn Progress,
+) -> Vec<Vec<FittedMember>> {
+    let mut fits: Vec<TextFit> = Vec::new();
+    for (problem, p) in problems.iter().enumerate() {
+        for member in 0..p.members.len() {
+            for held_out in (0..folds).map(Some).chain([None]) {
+                fits.push(TextFit {
+                    problem,
+                    member,
+                    held_out,
+                });
+            }
+        }
+    }
+    // A rough cost (non-zeros times passes) is enough to start the long fits first.
+    let cost = |fit: &TextFit| -> usize {
+        let p = &problems[fit.problem];
+        let passes = match &p.members[fit.member] {
+            TextOptimizer::Lbfgs(params) => params.max_iterations,
+            TextOptimizer::Ftrl(params) => params.epochs * 4,
+        };
+        let share = if fit.held_out.is_some() { folds - 1 } else { folds };
+        p.local.non_zeros() * passes * share / folds
+    };
+    fits.sort_by_key(|fit| std::cmp::Reverse(cost(fit)));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<LinearModel>>> = Mutex::new(vec![None; fits.len()]);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(fits.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(fit) = fits.get(index) else { break };
+                    let p = &problems[fit.problem];
+                    let seed = p.member_seed(fit.member) ^ fit.held_out.map_or(0, |k| k as u64);
+                    let model = fit_text(
+                        &p.members[fit.member],
+                        naive_bayes,
+                        &p.local,
+                        &p.labels,
+                        &p.training_rows(fit.held_out),
+                        dims,
+                        seed,
+                        progress,
+                    );
+                    results.lock().expect("no panics while holding")[index] = Some(model);
+                }
+            });
+        }
+    });
+    let mut results: Vec<Option<LinearModel>> = results.into_inner().expect("no panics while holding");
+    let mut take = |problem: usize, member: usize, held_out: Option<usize>| -> LinearModel {
+        let index = fits
+            .iter()
+            .position(|f| f.problem == problem && f.member == member && f.held_out == held_out)
+            .expect("every fit was listed");
+        results[index].take().expect("every fit ran")
+    };
+    problems
         .iter()
         .enumerate()
-        .map(|(member, params)| {
-            let seed = head_seed ^ (member as u64) << 32;
-            let mut oof = vec![0f32; rows.len()];
-            for k in 0..folds {
-                let training: Vec<usize> = (0..rows.len())
-                    .filter(|&j| fold[j] != k)
-                    .map(|j| canonical[j])
-                    .collect();
-                let model = fit_text(params, nb, &local, &labels, &training, dims, seed ^ k as u64, progress);
-                for (j, &f) in fold.iter().enumerate() {
-                    if f == k {
-                        let (indices, values) = local.row(j);
-                        oof[j] = model.logit(indices, values);
+        .map(|(problem, p)| {
+            (0..p.members.len())
+                .map(|member| {
+                    let mut oof = vec![0f32; p.labels.len()];
+                    for k in 0..folds {
+                        let model = take(problem, member, Some(k));
+                        for (j, &f) in p.fold.iter().enumerate() {
+                            if f == k {
+                                let (indices, values) = p.local.row(j);
+                                oof[j] = model.logit(indices, values);
+                            }
+                        }
                     }
-                }
-            }
-            let model = fit_text(params, nb, &local, &labels, &all, dims, seed, progress);
-            (model, oof)
+                    (take(problem, member, None), oof)
+                })
+                .collect()
         })
         .collect()
 }
