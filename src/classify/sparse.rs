@@ -250,7 +250,8 @@ struct HotFirst {
     rows: SparseRows,
     /// Slot of each feature index.
     slot_of: Vec<u32>,
-    /// Weight and gradient of each slot, reused between evaluations.
+    /// The two numbers the optimizer keeps per feature: for L-BFGS the weight and its
+    /// gradient (reused between evaluations), for FTRL z and n.
     slots: Vec<[f64; 2]>,
 }
 
