@@ -704,7 +704,10 @@ pub fn train_examples(
     );
     let mut reject_set_by = Vec::new();
     for head in [HeadKind::Spam, HeadKind::Abuse] {
-        let groups = dev_groups(head, &oof_sets, &oof_scores);
+        let groups = dev_groups(head, &oof_sets, &oof_scores, |s| match head {
+            HeadKind::Spam => s.spam,
+            _ => s.abuse,
+        });
         let (thresholds, limit) = choose_thresholds(&groups, config.flag_threshold, config.reject_precision);
         model.heads[head.index()].thresholds = thresholds;
         if let Some(limit) = limit {
@@ -712,7 +715,16 @@ pub fn train_examples(
         }
     }
     let abuse_flag = model.heads[HeadKind::Abuse.index()].thresholds.flag;
-    model.heads[HeadKind::Hate.index()].thresholds = choose_hate_thresholds(&oof_sets, &oof_scores, abuse_flag);
+    let hate_flag = choose_hate_flag(&oof_sets, &oof_scores, abuse_flag);
+    // A comment the hate head rejects is rightly rejected when it is abusive at all
+    // (offensive or hate), so its reject threshold follows the same rule as the others,
+    // with the abuse task's labels as the truth.
+    let groups = dev_groups(HeadKind::Abuse, &oof_sets, &oof_scores, |s| s.hate);
+    let (thresholds, limit) = choose_thresholds(&groups, Some(hate_flag), config.reject_precision);
+    model.heads[HeadKind::Hate.index()].thresholds = thresholds;
+    if let Some(limit) = limit {
+        reject_set_by.push((HeadKind::Hate, limit));
+    }
 
     let classifier = Classifier::from_file(model.clone())?;
     model.dev_metrics = dev
@@ -1204,16 +1216,21 @@ fn combine(combiner: &Combiner, text_logit: f32, meta: &[f32; META_SIGNALS]) -> 
     super::scorer::sigmoid(z)
 }
 
-/// Per dev set of the head's task: (source, probabilities, truth).
-fn dev_groups(head: HeadKind, dev: &[DevSet], scores: &[Vec<Scores>]) -> Vec<(String, Vec<f32>, Vec<bool>)> {
+/// Per set with rows of `task`: (source, the `score` of each such row, its truth for `task`).
+fn dev_groups(
+    task: HeadKind,
+    dev: &[DevSet],
+    scores: &[Vec<Scores>],
+    score: impl Fn(&Scores) -> f32,
+) -> Vec<(String, Vec<f32>, Vec<bool>)> {
     dev.iter()
         .zip(scores)
         .filter_map(|(set, scores)| {
             let mut p = Vec::new();
             let mut t = Vec::new();
             for (e, s) in set.examples.iter().zip(scores) {
-                if let Some(y) = head_target(head, e.label) {
-                    p.push(if head == HeadKind::Spam { s.spam } else { s.abuse });
+                if let Some(y) = head_target(task, e.label) {
+                    p.push(score(s));
                     t.push(y);
                 }
             }
@@ -1316,14 +1333,14 @@ pub fn has_three_classes(examples: &[Example]) -> bool {
     examples.iter().any(|e| e.label == Label::Offensive) && examples.iter().any(|e| e.label == Label::Hate)
 }
 
-fn choose_hate_thresholds(dev: &[DevSet], scores: &[Vec<Scores>], abuse_flag: f32) -> Thresholds {
+fn choose_hate_flag(dev: &[DevSet], scores: &[Vec<Scores>], abuse_flag: f32) -> f32 {
     let sets: Vec<(&DevSet, &Vec<Scores>)> = dev
         .iter()
         .zip(scores)
         .filter(|(set, _)| has_three_classes(&set.examples))
         .collect();
     if sets.is_empty() {
-        return Thresholds { flag: 0.5, reject: 0.9 };
+        return 0.5;
     }
     let mut best = (f64::MIN, 0.5f32);
     for step in THRESHOLD_GRID {
@@ -1345,10 +1362,7 @@ fn choose_hate_thresholds(dev: &[DevSet], scores: &[Vec<Scores>], abuse_flag: f3
             best = (mean, t);
         }
     }
-    Thresholds {
-        flag: best.1,
-        reject: best.1.max(0.9),
-    }
+    best.1
 }
 
 /// Metrics of one labelled set, using the model's own thresholds.
@@ -1546,6 +1560,48 @@ mod tests {
             unaccented_copy: false,
             spam_type: None,
         }
+    }
+
+    #[test]
+    fn hate_rejections_are_judged_against_the_abuse_labels() {
+        // The hate head's reject threshold is chosen on hate scores with the abuse task's
+        // truth: an offensive or toxic row rejected for hate is still rightly rejected,
+        // and rows of the spam task do not count at all.
+        let set = DevSet {
+            source: "mixed".to_string(),
+            examples: vec![
+                row("mixed", 10, Label::Clean),
+                row("mixed", 11, Label::Offensive),
+                row("mixed", 12, Label::Hate),
+                row("mixed", 13, Label::Toxic),
+                row("mixed", 14, Label::Spam),
+            ],
+        };
+        let scores: Vec<Scores> = (0..5)
+            .map(|i| Scores {
+                spam: 0.9,
+                abuse: 0.1 * i as f32,
+                hate: 0.5 + 0.1 * i as f32,
+            })
+            .collect();
+        let groups = dev_groups(
+            HeadKind::Abuse,
+            std::slice::from_ref(&set),
+            std::slice::from_ref(&scores),
+            |s| s.hate,
+        );
+        assert_eq!(groups.len(), 1);
+        let (source, p, y) = &groups[0];
+        assert_eq!(source, "mixed");
+        assert_eq!(p, &vec![0.5, 0.6, 0.7, 0.8]);
+        assert_eq!(y, &vec![false, true, true, true]);
+        let spam = dev_groups(
+            HeadKind::Spam,
+            std::slice::from_ref(&set),
+            std::slice::from_ref(&scores),
+            |s| s.spam,
+        );
+        assert_eq!((spam[0].1.len(), spam[0].2.clone()), (1, vec![true]));
     }
 
     #[test]
