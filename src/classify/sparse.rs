@@ -404,7 +404,7 @@ pub fn train_lbfgs(
         compact_subset.extend(std::iter::repeat_n(compact_labels.len() - 1, run.len()));
     }
     let w = minimise(
-        &compact_rows,
+        compact_rows,
         &compact_labels,
         &compact_subset,
         seen.len(),
@@ -423,7 +423,7 @@ pub fn train_lbfgs(
 
 /// L-BFGS over `dims` weights and a bias (the last coordinate); returns them.
 fn minimise(
-    rows: &SparseRows,
+    rows: SparseRows,
     labels: &[bool],
     subset: &[usize],
     dims: usize,
@@ -431,7 +431,10 @@ fn minimise(
     mut on_iteration: impl FnMut(usize),
 ) -> Vec<f64> {
     let n = dims + 1;
-    let mut problem = HotFirst::new(rows, subset, dims);
+    let mut problem = HotFirst::new(&rows, subset, dims);
+    // The renumbered copy is all the optimizer reads; with several fits at once, keeping
+    // both would hold each fit's rows twice.
+    drop(rows);
     let mut w = vec![0f64; n];
     let mut grad = vec![0f64; n];
     let mut f = problem.objective(labels, subset, &w, params.c, &mut grad);
@@ -649,7 +652,7 @@ mod tests {
             .collect();
         let params = LbfgsParams::default();
         let compact = train_lbfgs(&rows, &labels, &subset, 5_000, &params, |_| {});
-        let full = minimise(&rows, &labels, &subset, 5_000, &params, |_| {});
+        let full = minimise(rows.clone(), &labels, &subset, 5_000, &params, |_| {});
         let full_weights: Vec<f32> = full[..5_000].iter().map(|&w| w as f32).collect();
         assert_eq!(compact.weights, full_weights);
         assert_eq!(compact.bias, full[5_000] as f32);
