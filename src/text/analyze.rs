@@ -114,8 +114,9 @@ impl TextAnalysis {
     /// Analyses `text`, replacing whatever this buffer held.
     pub fn analyze(&mut self, text: &str) {
         self.text.clear();
-        // Most form input is already NFC; the quick check avoids the composing iterator.
-        if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        // Most form input is already NFC; the quick check avoids the composing iterator,
+        // and most comments need not even the quick check's table lookups.
+        if is_plainly_nfc(text) || is_nfc_quick(text.chars()) == IsNormalized::Yes {
             self.text.push_str(text);
         } else {
             self.text.extend(text.nfc());
@@ -701,6 +702,62 @@ impl TextAnalysis {
 /// or `None` when they do not read as a sequence of syllables ("bitch", "fuck"). A
 /// consonant before a vowel starts the next syllable ("bana" -> "ba na"), so a few real
 /// words split differently ("anhem" -> "a nhem"); the compact view is the same either way.
+/// True when every character of `text` is one that NFC leaves as it is wherever it
+/// stands: Latin with Vietnamese's precomposed letters, common punctuation, symbols and
+/// emoji (the ranges `PLAINLY_NFC` lists, each held to the Unicode tables by a test).
+/// Vietnamese and English comments typed on phones are almost always only these. Reads
+/// bytes: each range is a set of UTF-8 prefixes, so nothing needs decoding.
+fn is_plainly_nfc(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // Every lead byte matched below starts a sequence of the length given, so the
+        // continuation bytes read are there (`text` is valid UTF-8).
+        i += match bytes[i] {
+            0x00..=0x7F => 1,
+            // U+0080-U+02FF.
+            0xC2..=0xCB => 2,
+            // U+1E00-U+1EFF: E1 B8 80 to E1 BB BF.
+            0xE1 if matches!(bytes[i + 1], 0xB8..=0xBB) => 3,
+            0xE2 => match (bytes[i + 1], bytes[i + 2]) {
+                // U+200B-U+200F.
+                (0x80, 0x8B..=0x8F) => 3,
+                // U+2010-U+203F.
+                (0x80, 0x90..=0xBF) => 3,
+                // U+20E3, the keycap of "1️⃣".
+                (0x83, 0xA3) => 3,
+                // The angle brackets U+2329 and U+232A and U+2ADC (forking), which NFC
+                // replaces, are the exceptions in U+2180-U+2BFF.
+                (0x8C, 0xA9 | 0xAA) | (0xAB, 0x9C) => return false,
+                // U+2180-U+2BFF: E2 86 80 to E2 AF BF.
+                (0x86..=0xAF, _) => 3,
+                _ => return false,
+            },
+            // U+FE00-U+FE0F: EF B8 80 to EF B8 8F.
+            0xEF if bytes[i + 1] == 0xB8 && bytes[i + 2] <= 0x8F => 3,
+            // U+1F000-U+1FAFF: F0 9F 80 80 to F0 9F AB BF.
+            0xF0 if bytes[i + 1] == 0x9F && matches!(bytes[i + 2], 0x80..=0xAB) => 4,
+            _ => return false,
+        };
+    }
+    true
+}
+
+/// The code points [`is_plainly_nfc`] accepts.
+#[cfg(test)]
+const PLAINLY_NFC: [std::ops::RangeInclusive<u32>; 10] = [
+    0x0000..=0x02FF,
+    0x1E00..=0x1EFF,
+    0x200B..=0x200F,
+    0x2010..=0x203F,
+    0x20E3..=0x20E3,
+    0x2180..=0x2328,
+    0x232B..=0x2ADB,
+    0x2ADD..=0x2BFF,
+    0xFE00..=0xFE0F,
+    0x1F000..=0x1FAFF,
+];
+
 fn segment_syllables(letters: &[char]) -> Option<Vec<Range<usize>>> {
     const ONSETS: &[&str] = &[
         "ngh", "ng", "gh", "gi", "kh", "nh", "ph", "th", "tr", "ch", "qu", "b", "c", "d", "g", "h", "k", "l", "m", "n",
@@ -1077,6 +1134,53 @@ mod tests {
 
     fn compact(text: &str) -> String {
         TextAnalysis::of(text).compact().iter().collect()
+    }
+
+    #[test]
+    fn the_plainly_nfc_characters_are_stable_under_nfc() {
+        use unicode_normalization::char::canonical_combining_class;
+        for code in PLAINLY_NFC.into_iter().flatten() {
+            let Some(c) = char::from_u32(code) else { continue };
+            let one = c.to_string();
+            assert!(is_plainly_nfc(&one), "U+{code:04X} should take the fast path");
+            // Quick-check Yes and no combining class: NFC never changes the character,
+            // nor composes it with or reorders it against its neighbours.
+            assert_eq!(is_nfc_quick(one.chars()), IsNormalized::Yes, "U+{code:04X}");
+            assert_eq!(canonical_combining_class(c), 0, "U+{code:04X}");
+        }
+        // Just outside each range, and the characters NFC does change, take the slow path.
+        let outside = [
+            '\u{0300}',
+            '\u{0301}',
+            '\u{1DFF}',
+            '\u{1F00}',
+            '\u{2000}',
+            '\u{2001}',
+            '\u{2040}',
+            '\u{20E2}',
+            '\u{20E4}',
+            '\u{212B}',
+            '\u{2329}',
+            '\u{232A}',
+            '\u{2ADC}',
+            '\u{2C00}',
+            '\u{FE10}',
+            '\u{1FB00}',
+            'Ω',
+            '中',
+        ];
+        // Every code point outside the list, up to U+2FFFF, takes the slow path.
+        let listed = |code: u32| PLAINLY_NFC.iter().any(|r| r.contains(&code));
+        for code in (0..=0x2FFFFu32).filter(|&code| !listed(code)) {
+            if let Some(c) = char::from_u32(code) {
+                assert!(!is_plainly_nfc(&c.to_string()), "U+{code:04X} is not listed");
+            }
+        }
+        for c in outside {
+            assert!(!is_plainly_nfc(&format!("abc{c}")), "U+{:04X}", c as u32);
+        }
+        assert!(is_plainly_nfc("Tiếng Việt có dấu — “được” chứ… Đúng!"));
+        assert!(is_plainly_nfc(""));
     }
 
     #[test]
