@@ -624,9 +624,9 @@ pub fn train_examples(
     let members: Vec<(HeadKind, Vec<FittedMember>)> = selections.iter().map(|(h, _)| *h).zip(fitted).collect();
 
     progress.stage("fitting combiners", 3);
-    let mut heads = Vec::new();
-    let mut trained: Vec<(HeadKind, LinearModel, Vec<f32>)> = Vec::new();
-    for ((head, fitted), (_, rows)) in members.into_iter().zip(&selections) {
+    // The heads' combiners are independent (the abuse head's takes longest, about half
+    // of this stage), so each gets a thread; results keep the heads' order.
+    let fit_head = |head: HeadKind, fitted: Vec<FittedMember>, rows: &[(usize, bool)]| -> Result<_, TrainError> {
         let head_config = config.head(head);
         let ignored = ignored_signals(head, &head_config.combiner_ignores)?;
         let (member_weights, combiner) = if head_config.combiner_on_balanced_rows || head_config.length_balance_max <= 1
@@ -653,17 +653,34 @@ pub fn train_examples(
             )?
         };
         let (model, oof) = merge_members(&fitted, &member_weights, config.prune_below);
-        trained.push((head, model, oof));
-        let model = &trained.last().expect("just pushed").1;
-        heads.push(HeadFile {
+        let file = HeadFile {
             kind: head,
-            group_scales: config.head(head).group_scales,
+            group_scales: head_config.group_scales,
             text_bias: model.bias,
             text_weights: QuantizedWeights::quantize(&model.weights),
             combiner,
             thresholds: Thresholds { flag: 0.5, reject: 0.9 },
-        });
+        };
         progress.advance(1);
+        Ok((file, (head, model, oof)))
+    };
+    let fitted_heads: Vec<Result<_, TrainError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = members
+            .into_iter()
+            .zip(&selections)
+            .map(|((head, fitted), (_, rows))| scope.spawn(move || fit_head(head, fitted, rows)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("fitting a combiner does not panic"))
+            .collect()
+    });
+    let mut heads = Vec::new();
+    let mut trained: Vec<(HeadKind, LinearModel, Vec<f32>)> = Vec::new();
+    for fitted in fitted_heads {
+        let (file, model) = fitted?;
+        heads.push(file);
+        trained.push(model);
     }
 
     progress.stage("naming strong features", examples.len() as u64);
