@@ -2,10 +2,11 @@
 //!
 //! linfa's models take dense `ndarray` input; a dense matrix of ~90,000 comments by 2^18+
 //! hashed features would need tens of GiB, while each comment has only a few hundred
-//! non-zero features. So this layer is our own: rows in compressed sparse row form and
-//! FTRL-Proximal (McMahan et al., "Ad Click Prediction: a View from the Trenches", KDD
-//! 2013), which handles L1 and L2 regularization lazily per coordinate and so only ever
-//! touches a row's non-zeros. Several shuffled passes approximate the batch optimum.
+//! non-zero features. So this layer is our own: rows in compressed sparse row form, and
+//! two optimizers that only ever touch a row's non-zeros: L-BFGS on scikit-learn's
+//! `LogisticRegression` objective (the default), and FTRL-Proximal (McMahan et al., "Ad
+//! Click Prediction: a View from the Trenches", KDD 2013), which handles L1 and L2
+//! regularization lazily per coordinate in shuffled passes.
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -52,6 +53,19 @@ impl SparseRows {
     pub fn row(&self, i: usize) -> (&[u32], &[f32]) {
         let range = self.offsets[i]..self.offsets[i + 1];
         (&self.indices[range.clone()], &self.values[range])
+    }
+}
+
+/// Rows whose entries are (index, value) pairs in one vector: one stream to read per
+/// row, and one load per non-zero instead of two, for the passes that do little else.
+struct PackedRows {
+    offsets: Vec<usize>,
+    entries: Vec<(u32, f32)>,
+}
+
+impl PackedRows {
+    fn row(&self, i: usize) -> &[(u32, f32)] {
+        &self.entries[self.offsets[i]..self.offsets[i + 1]]
     }
 }
 
@@ -150,9 +164,11 @@ pub fn train_ftrl(
     // The bias is never regularized. Each feature's z and n share a slot, hottest
     // features first ([`HotFirst`]): the same updates in the same order as with plain
     // arrays, so the same model, with half the cache misses or fewer.
-    let mut problem = HotFirst::new(rows, subset, dims);
+    let mut problem = HotFirst::new(rows, labels, subset, dims);
     let (mut bias_z, mut bias_n) = (0f64, 0f64);
-    let mut order: Vec<usize> = subset.to_vec();
+    // Every copy of a row is its own visit. The shuffle moves positions, whatever they
+    // hold, so the rows come in the order they would as indices into `rows`.
+    let mut order: Vec<usize> = problem.visits();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let weight = |z: f64, n: f64, regularize: bool| -> f64 {
         let (l1, l2) = if regularize { (params.l1, params.l2) } else { (0.0, 0.0) };
@@ -167,34 +183,32 @@ pub fn train_ftrl(
     for epoch in 0..params.epochs {
         order.shuffle(&mut rng);
         for &r in &order {
-            let (indices, values) = problem.rows.row(r);
+            let entries = problem.rows.row(r);
             w_row.clear();
             let mut score = weight(bias_z, bias_n, false);
             let bias_weight = score;
-            for (&s, &v) in indices.iter().zip(values) {
+            for &(s, v) in entries {
                 let [z, n] = slots[s as usize];
                 let w = weight(z, n, true);
                 w_row.push(w);
                 score += w * v as f64;
             }
             let p = sigmoid(score.clamp(-35.0, 35.0));
-            let g_unit = p - if labels[r] { 1.0 } else { 0.0 };
+            let g_unit = p - if problem.labels[r] { 1.0 } else { 0.0 };
             update(&mut bias_z, &mut bias_n, g_unit, bias_weight, params.alpha);
-            for ((&s, &v), &w) in indices.iter().zip(values).zip(&w_row) {
+            for (&(s, v), &w) in entries.iter().zip(&w_row) {
                 let [z, n] = &mut slots[s as usize];
                 update(z, n, g_unit * v as f64, w, params.alpha);
             }
         }
         on_epoch(epoch);
     }
-    let weights = problem
-        .slot_of
-        .iter()
-        .map(|&s| {
-            let [z, n] = slots[s as usize];
-            weight(z, n, true) as f32
-        })
-        .collect();
+    // A feature no row has keeps z = n = 0, which is weight 0.
+    let mut weights = vec![0f32; dims];
+    for (&feature, &slot) in problem.features.iter().zip(&problem.slot_of) {
+        let [z, n] = slots[slot as usize];
+        weights[feature as usize] = weight(z, n, true) as f32;
+    }
     LinearModel {
         bias: weight(bias_z, bias_n, false) as f32,
         weights,
@@ -235,20 +249,34 @@ impl Default for LbfgsParams {
     }
 }
 
-/// The rows of one L-BFGS problem with its features renumbered hottest first, so the
-/// objective's reads and writes of the weights cluster in cache.
+/// One fit's rows, renumbered for the passes that dominate training.
 ///
-/// In the order the training code numbers them (by hash bucket), a row's few hundred
-/// features sit at random places in weight and gradient vectors of 8-11 MB each: nearly
-/// every non-zero of every pass missed the cache twice, once reading its weight and once
-/// adding to its gradient. Here the features that occur in most rows come first, and each
-/// weight shares a 16-byte slot with its gradient. The arithmetic is unchanged: every row
-/// keeps its non-zeros in their order and every gradient sums its terms in row order, so
-/// the optimum comes out the same to the last bit.
+/// - **Only the features that occur.** A weight whose feature no row of the subset has
+///   starts at zero and stays there (its gradient is the penalty's, zero at zero), so the
+///   optimizers keep one number per feature that occurs ([`HotFirst::features`], in
+///   increasing order), not one per hash bucket.
+/// - **Hottest first.** In the order the training code numbers them (by hash bucket), a
+///   row's few hundred features sit at random places in vectors of 8-11 MB: nearly every
+///   non-zero missed the cache twice per pass, once reading its weight and once adding to
+///   its gradient. Here a feature's slot follows how many rows have it (most first), then
+///   where it was first seen, so a row's rare features sit side by side. Each weight shares
+///   a 16-byte slot with its gradient.
+/// - **A run of copies is one row.** Copies of a row (source weights, length balance) come
+///   as a run of one index in the subset; the batch objective computes the row once,
+///   times the run's length.
+///
+/// None of this changes the arithmetic: every row keeps its non-zeros in their order and
+/// every gradient sums its terms in row order, so the optimum comes out the same to the
+/// last bit as the plain objective on every bucket (tests below).
 struct HotFirst {
-    /// The rows, with each feature index replaced by its slot.
-    rows: SparseRows,
-    /// Slot of each feature index.
+    /// One row per run in the subset, each feature replaced by its slot.
+    rows: PackedRows,
+    /// Length of each row's run: how many times it counts.
+    copies: Vec<u32>,
+    labels: Vec<bool>,
+    /// The features that occur, in increasing order.
+    features: Vec<u32>,
+    /// Slot of each of `features`.
     slot_of: Vec<u32>,
     /// The two numbers the optimizer keeps per feature: for L-BFGS the weight and its
     /// gradient (reused between evaluations), for FTRL z and n.
@@ -256,56 +284,117 @@ struct HotFirst {
 }
 
 impl HotFirst {
-    fn new(rows: &SparseRows, subset: &[usize], dims: usize) -> Self {
-        // Rows repeated in a run are computed once per pass, so they count once.
+    fn new(rows: &SparseRows, labels: &[bool], subset: &[usize], dims: usize) -> Self {
+        let runs: Vec<&[usize]> = subset.chunk_by(|a, b| a == b).collect();
         let mut occurrences = vec![0u32; dims];
-        for run in subset.chunk_by(|a, b| a == b) {
+        let mut first_seen = vec![usize::MAX; dims];
+        let mut position = 0;
+        for run in &runs {
             for &i in rows.row(run[0]).0 {
                 occurrences[i as usize] += 1;
+                if first_seen[i as usize] == usize::MAX {
+                    first_seen[i as usize] = position;
+                }
+                position += 1;
             }
         }
-        let mut order: Vec<u32> = (0..dims as u32).collect();
-        order.sort_by_key(|&i| (std::cmp::Reverse(occurrences[i as usize]), i));
-        let mut slot_of = vec![0u32; dims];
-        for (slot, &i) in order.iter().enumerate() {
-            slot_of[i as usize] = slot as u32;
+        let features: Vec<u32> = (0..dims as u32).filter(|&i| occurrences[i as usize] > 0).collect();
+        let mut hottest_first: Vec<usize> = (0..features.len()).collect();
+        hottest_first.sort_unstable_by_key(|&k| {
+            let i = features[k] as usize;
+            (std::cmp::Reverse(occurrences[i]), first_seen[i])
+        });
+        drop(first_seen);
+        let mut slot_of = vec![0u32; features.len()];
+        for (slot, &k) in hottest_first.iter().enumerate() {
+            slot_of[k] = slot as u32;
         }
-        let mut renumbered = SparseRows::new();
-        for r in 0..rows.len() {
-            let (indices, values) = rows.row(r);
-            renumbered.push_row(indices.iter().zip(values).map(|(&i, &v)| (slot_of[i as usize], v)));
+        // From here on the counts are no longer needed: the vector becomes each bucket's slot.
+        let mut slot_of_bucket = occurrences;
+        for (&i, &slot) in features.iter().zip(&slot_of) {
+            slot_of_bucket[i as usize] = slot;
+        }
+        let mut packed = PackedRows {
+            offsets: Vec::with_capacity(runs.len() + 1),
+            entries: Vec::new(),
+        };
+        packed.offsets.push(0);
+        for run in &runs {
+            let (indices, values) = rows.row(run[0]);
+            packed.entries.extend(
+                indices
+                    .iter()
+                    .zip(values)
+                    .map(|(&i, &v)| (slot_of_bucket[i as usize], v)),
+            );
+            packed.offsets.push(packed.entries.len());
         }
         Self {
-            rows: renumbered,
+            rows: packed,
+            copies: runs.iter().map(|run| run.len() as u32).collect(),
+            labels: runs.iter().map(|run| labels[run[0]]).collect(),
+            slots: vec![[0.0; 2]; features.len()],
+            features,
             slot_of,
-            slots: vec![[0.0; 2]; dims],
         }
     }
 
-    /// Objective value and gradient at `w` (last coordinate is the bias): C times the log
-    /// loss of the rows in `subset` plus half the squared norm of the weights (not the
-    /// bias). A run of equal indices in `subset` is one row counted that many times,
-    /// computed once.
-    fn objective(&mut self, labels: &[bool], subset: &[usize], w: &[f64], c: f64, grad: &mut [f64]) -> f64 {
-        let dims = w.len() - 1;
+    /// Every row once per copy, in the subset's order.
+    fn visits(&self) -> Vec<usize> {
+        self.copies
+            .iter()
+            .enumerate()
+            .flat_map(|(r, &copies)| std::iter::repeat_n(r, copies as usize))
+            .collect()
+    }
+
+    /// Objective value and gradient at `w` (one weight per feature that occurs, the bias
+    /// last): C times the log loss of the rows plus half the squared norm of the weights
+    /// (not the bias).
+    fn objective(&mut self, w: &[f64], c: f64, grad: &mut [f64]) -> f64 {
         for (&slot, &wi) in self.slot_of.iter().zip(w) {
             self.slots[slot as usize] = [wi, 0.0];
         }
+        self.gradient_at_slots(w, c, grad)
+    }
+
+    /// [`HotFirst::objective`] at `from + step * direction`, which it writes to `trial`:
+    /// the line search's point is computed in the pass that loads it.
+    fn objective_along(
+        &mut self,
+        from: &[f64],
+        direction: &[f64],
+        step: f64,
+        trial: &mut [f64],
+        c: f64,
+        grad: &mut [f64],
+    ) -> f64 {
+        for (((t, &wi), &d), &slot) in trial.iter_mut().zip(from).zip(direction).zip(&self.slot_of) {
+            *t = wi + step * d;
+            self.slots[slot as usize] = [*t, 0.0];
+        }
+        let bias = from.len() - 1;
+        trial[bias] = from[bias] + step * direction[bias];
+        self.gradient_at_slots(trial, c, grad)
+    }
+
+    /// The objective's passes over the rows, with the weights `w` already in the slots.
+    fn gradient_at_slots(&mut self, w: &[f64], c: f64, grad: &mut [f64]) -> f64 {
+        let dims = w.len() - 1;
         let mut bias_grad = 0.0;
         let mut loss = 0.0;
-        for run in subset.chunk_by(|a, b| a == b) {
-            let r = run[0];
-            let copies = run.len() as f64;
-            let (slots, values) = self.rows.row(r);
+        for (r, (&copies, &label)) in self.copies.iter().zip(&self.labels).enumerate() {
+            let copies = copies as f64;
+            let entries = self.rows.row(r);
             let mut z = w[dims];
-            for (&s, &v) in slots.iter().zip(values) {
+            for &(s, v) in entries {
                 z += self.slots[s as usize][0] * v as f64;
             }
-            let y = if labels[r] { 1.0 } else { 0.0 };
+            let y = if label { 1.0 } else { 0.0 };
             loss += copies * log_loss(z, y);
             let residual = c * copies * (sigmoid(z) - y);
             bias_grad += residual;
-            for (&s, &v) in slots.iter().zip(values) {
+            for &(s, v) in entries {
                 self.slots[s as usize][1] += residual * v as f64;
             }
         }
@@ -328,37 +417,6 @@ fn log_loss(z: f64, y: f64) -> f64 {
     }) - y * z
 }
 
-/// [`HotFirst::objective`] on the rows as numbered: the plain reading of the objective,
-/// which the tests hold the fast one to.
-#[cfg(test)]
-fn objective(rows: &SparseRows, labels: &[bool], subset: &[usize], w: &[f64], c: f64, grad: &mut [f64]) -> f64 {
-    let dims = w.len() - 1;
-    grad.iter_mut().for_each(|g| *g = 0.0);
-    let mut loss = 0.0;
-    for run in subset.chunk_by(|a, b| a == b) {
-        let r = run[0];
-        let copies = run.len() as f64;
-        let (indices, values) = rows.row(r);
-        let mut z = w[dims];
-        for (&i, &v) in indices.iter().zip(values) {
-            z += w[i as usize] * v as f64;
-        }
-        let y = if labels[r] { 1.0 } else { 0.0 };
-        loss += copies * log_loss(z, y);
-        let residual = c * copies * (sigmoid(z) - y);
-        grad[dims] += residual;
-        for (&i, &v) in indices.iter().zip(values) {
-            grad[i as usize] += residual * v as f64;
-        }
-    }
-    let mut penalty = 0.0;
-    for (g, &wi) in grad[..dims].iter_mut().zip(&w[..dims]) {
-        *g += wi;
-        penalty += wi * wi;
-    }
-    c * loss + 0.5 * penalty
-}
-
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -374,98 +432,71 @@ pub fn train_lbfgs(
     params: &LbfgsParams,
     on_iteration: impl FnMut(usize),
 ) -> LinearModel {
-    // A weight whose feature no row in `subset` has starts at zero and stays there (its
-    // gradient is the penalty's, zero at zero), so L-BFGS only needs the features that
-    // occur. With 2^21 buckets most iterations' time went to vector arithmetic over
-    // buckets that can never move; the compact problem is the same problem. Its
-    // features keep their order, so every sum adds the same non-zero terms in the same
-    // order and the result is the same to the last bit.
-    let mut compact_of = vec![u32::MAX; dims];
-    let mut seen: Vec<u32> = Vec::new();
-    for run in subset.chunk_by(|a, b| a == b) {
-        for &i in rows.row(run[0]).0 {
-            if compact_of[i as usize] == u32::MAX {
-                compact_of[i as usize] = 0;
-                seen.push(i);
-            }
-        }
-    }
-    seen.sort_unstable();
-    for (k, &i) in seen.iter().enumerate() {
-        compact_of[i as usize] = k as u32;
-    }
-    let mut compact_rows = SparseRows::new();
-    let mut compact_labels = Vec::new();
-    let mut compact_subset = Vec::with_capacity(subset.len());
-    for run in subset.chunk_by(|a, b| a == b) {
-        let (indices, values) = rows.row(run[0]);
-        compact_rows.push_row(indices.iter().zip(values).map(|(&i, &v)| (compact_of[i as usize], v)));
-        compact_labels.push(labels[run[0]]);
-        compact_subset.extend(std::iter::repeat_n(compact_labels.len() - 1, run.len()));
-    }
-    let w = minimise(
-        compact_rows,
-        &compact_labels,
-        &compact_subset,
-        seen.len(),
-        params,
-        on_iteration,
-    );
+    let mut problem = HotFirst::new(rows, labels, subset, dims);
+    let w = minimise(&mut problem, params, on_iteration);
     let mut weights = vec![0f32; dims];
-    for (&i, &wi) in seen.iter().zip(&w) {
+    for (&i, &wi) in problem.features.iter().zip(&w) {
         weights[i as usize] = wi as f32;
     }
     LinearModel {
-        bias: w[seen.len()] as f32,
+        bias: w[problem.features.len()] as f32,
         weights,
     }
 }
 
-/// L-BFGS over `dims` weights and a bias (the last coordinate); returns them.
-fn minimise(
-    rows: SparseRows,
-    labels: &[bool],
-    subset: &[usize],
-    dims: usize,
-    params: &LbfgsParams,
-    mut on_iteration: impl FnMut(usize),
-) -> Vec<f64> {
-    let n = dims + 1;
-    let mut problem = HotFirst::new(&rows, subset, dims);
-    // The renumbered copy is all the optimizer reads; with several fits at once, keeping
-    // both would hold each fit's rows twice.
-    drop(rows);
+/// One L-BFGS correction pair: the step `s` and the change in gradient `y` it made.
+struct Correction {
+    s: Vec<f64>,
+    y: Vec<f64>,
+    /// s · y
+    sy: f64,
+    /// y · y
+    yy: f64,
+    /// 1 / (s · y)
+    rho: f64,
+}
+
+impl Correction {
+    /// The pair from `before` to `after`, with its dot products taken in the same pass.
+    fn set(&mut self, after: &[f64], before: &[f64], after_grad: &[f64], before_grad: &[f64]) {
+        // Sums start where `Iterator::sum` starts (-0.0), so they agree with it to the bit.
+        let (mut sy, mut yy) = (-0.0, -0.0);
+        for ((((s, y), a), b), (ag, bg)) in self
+            .s
+            .iter_mut()
+            .zip(self.y.iter_mut())
+            .zip(after)
+            .zip(before)
+            .zip(after_grad.iter().zip(before_grad))
+        {
+            *s = a - b;
+            *y = ag - bg;
+            sy += *s * *y;
+            yy += *y * *y;
+        }
+        self.sy = sy;
+        self.yy = yy;
+        self.rho = 1.0 / sy;
+    }
+}
+
+/// L-BFGS over the problem's features and a bias (the last coordinate); returns them.
+fn minimise(problem: &mut HotFirst, params: &LbfgsParams, mut on_iteration: impl FnMut(usize)) -> Vec<f64> {
+    let n = problem.features.len() + 1;
     let mut w = vec![0f64; n];
     let mut grad = vec![0f64; n];
-    let mut f = problem.objective(labels, subset, &w, params.c, &mut grad);
-    let mut history: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> = std::collections::VecDeque::new();
+    let mut f = problem.objective(&w, params.c, &mut grad);
+    let mut history: std::collections::VecDeque<Correction> = std::collections::VecDeque::new();
+    // The next pair is computed here before it is known to be kept; once the memory is
+    // full this is the oldest pair's buffers, reused: fresh vectors of this size would
+    // cost a page fault per 4 KiB every iteration.
+    let mut spare: Option<Correction> = None;
+    let mut alphas: Vec<f64> = Vec::with_capacity(params.memory);
     let mut direction = vec![0f64; n];
     let mut trial = vec![0f64; n];
     let mut trial_grad = vec![0f64; n];
     for iteration in 0..params.max_iterations {
-        // Two-loop recursion: direction = -H * grad.
-        direction.copy_from_slice(&grad);
-        let mut alphas = Vec::with_capacity(history.len());
-        for (s, y, rho) in history.iter().rev() {
-            let a = rho * dot(s, &direction);
-            for (d, yi) in direction.iter_mut().zip(y) {
-                *d -= a * yi;
-            }
-            alphas.push(a);
-        }
-        let gamma = history.back().map_or_else(
-            || 1.0 / dot(&grad, &grad).sqrt().max(1e-12),
-            |(s, y, _)| dot(s, y) / dot(y, y).max(1e-300),
-        );
-        direction.iter_mut().for_each(|d| *d *= gamma);
-        for ((s, y, rho), a) in history.iter().zip(alphas.iter().rev()) {
-            let b = rho * dot(y, &direction);
-            for (d, si) in direction.iter_mut().zip(s) {
-                *d += (a - b) * si;
-            }
-        }
-        direction.iter_mut().for_each(|d| *d = -*d);
-        let slope = dot(&grad, &direction);
+        let slope = descent_direction(&history, &grad, &mut direction, &mut alphas);
         if slope >= 0.0 {
             // Not a descent direction (numerical trouble): restart from steepest descent.
             history.clear();
@@ -474,37 +505,27 @@ fn minimise(
         let mut step = 1.0;
         let mut f_new;
         loop {
-            for ((t, wi), d) in trial.iter_mut().zip(&w).zip(&direction) {
-                *t = wi + step * d;
-            }
-            f_new = problem.objective(labels, subset, &trial, params.c, &mut trial_grad);
+            f_new = problem.objective_along(&w, &direction, step, &mut trial, params.c, &mut trial_grad);
             if f_new <= f + 1e-4 * step * slope || step < 1e-10 {
                 break;
             }
             step *= 0.5;
         }
-        let sy: f64 = trial
-            .iter()
-            .zip(&w)
-            .zip(trial_grad.iter().zip(&grad))
-            .map(|((t, wi), (tg, g))| (t - wi) * (tg - g))
-            .sum();
-        if sy > 1e-12 {
-            // The oldest pair's buffers are reused once the memory is full: fresh vectors
-            // of this size would cost a page fault per 4 KiB every iteration.
-            let (mut s, mut y) = if history.len() == params.memory {
-                let (s, y, _) = history.pop_front().expect("memory is full");
-                (s, y)
-            } else {
-                (vec![0f64; n], vec![0f64; n])
-            };
-            for ((si, a), b) in s.iter_mut().zip(&trial).zip(&w) {
-                *si = a - b;
+        let mut pair = spare.take().unwrap_or_else(|| Correction {
+            s: vec![0f64; n],
+            y: vec![0f64; n],
+            sy: 0.0,
+            yy: 0.0,
+            rho: 0.0,
+        });
+        pair.set(&trial, &w, &trial_grad, &grad);
+        if pair.sy > 1e-12 && params.memory > 0 {
+            if history.len() == params.memory {
+                spare = history.pop_front();
             }
-            for ((yi, a), b) in y.iter_mut().zip(&trial_grad).zip(&grad) {
-                *yi = a - b;
-            }
-            history.push_back((s, y, 1.0 / sy));
+            history.push_back(pair);
+        } else {
+            spare = Some(pair);
         }
         std::mem::swap(&mut w, &mut trial);
         std::mem::swap(&mut grad, &mut trial_grad);
@@ -518,9 +539,116 @@ fn minimise(
     w
 }
 
+/// Writes the search direction -H grad (the two-loop recursion) to `direction`; returns
+/// the slope grad · direction.
+///
+/// At a million features the vectors live in memory, not in cache, and the plain
+/// recursion's forty-odd passes over them per iteration were a fifth of training. Here
+/// each pass that updates the direction also takes the dot product the next step needs,
+/// and the scaling and the sign change ride along: about half the passes. Every element
+/// and every sum is computed as in the plain recursion, in the same order, so the
+/// direction is the same to the bit.
+fn descent_direction(
+    history: &std::collections::VecDeque<Correction>,
+    grad: &[f64],
+    direction: &mut [f64],
+    alphas: &mut Vec<f64>,
+) -> f64 {
+    let Some(newest) = history.back() else {
+        let gamma = 1.0 / dot(grad, grad).sqrt().max(1e-12);
+        let mut slope = -0.0;
+        for (d, &g) in direction.iter_mut().zip(grad) {
+            *d = -(g * gamma);
+            slope += g * *d;
+        }
+        return slope;
+    };
+    let m = history.len();
+    let gamma = newest.sy / newest.yy.max(1e-300);
+    // First loop, newest pair to oldest: a_i = rho_i s_i · q, then q -= a_i y_i, where q
+    // starts as the gradient. `next_dot` is always the dot product the next step needs.
+    let mut next_dot = -0.0;
+    for ((d, &g), &s) in direction.iter_mut().zip(grad).zip(&newest.s) {
+        *d = g;
+        next_dot += s * *d;
+    }
+    alphas.clear();
+    alphas.resize(m, 0.0);
+    for i in (0..m).rev() {
+        let a = history[i].rho * next_dot;
+        alphas[i] = a;
+        let y = &history[i].y;
+        next_dot = -0.0;
+        if i > 0 {
+            for ((d, &yk), &s_older) in direction.iter_mut().zip(y).zip(&history[i - 1].s) {
+                *d -= a * yk;
+                next_dot += s_older * *d;
+            }
+        } else {
+            // The last update, the scaling by gamma, and the second loop's first dot.
+            for (d, &yk) in direction.iter_mut().zip(y) {
+                *d -= a * yk;
+                *d *= gamma;
+                next_dot += yk * *d;
+            }
+        }
+    }
+    // Second loop, oldest pair to newest: b_i = rho_i y_i · r, then r += (a_i - b_i) s_i;
+    // the direction is -r.
+    for i in 0..m {
+        let b = history[i].rho * next_dot;
+        let coefficient = alphas[i] - b;
+        let s = &history[i].s;
+        next_dot = -0.0;
+        if i + 1 < m {
+            for ((d, &sk), &y_newer) in direction.iter_mut().zip(s).zip(&history[i + 1].y) {
+                *d += coefficient * sk;
+                next_dot += y_newer * *d;
+            }
+        } else {
+            for ((d, &sk), &g) in direction.iter_mut().zip(s).zip(grad) {
+                *d += coefficient * sk;
+                *d = -*d;
+                next_dot += g * *d;
+            }
+        }
+    }
+    next_dot
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`HotFirst::objective`] on the rows as numbered: the plain reading of the objective,
+    /// which the tests hold the fast one to.
+    fn objective(rows: &SparseRows, labels: &[bool], subset: &[usize], w: &[f64], c: f64, grad: &mut [f64]) -> f64 {
+        let dims = w.len() - 1;
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        let mut loss = 0.0;
+        for run in subset.chunk_by(|a, b| a == b) {
+            let r = run[0];
+            let copies = run.len() as f64;
+            let (indices, values) = rows.row(r);
+            let mut z = w[dims];
+            for (&i, &v) in indices.iter().zip(values) {
+                z += w[i as usize] * v as f64;
+            }
+            let y = if labels[r] { 1.0 } else { 0.0 };
+            loss += copies * log_loss(z, y);
+            let residual = c * copies * (sigmoid(z) - y);
+            grad[dims] += residual;
+            for (&i, &v) in indices.iter().zip(values) {
+                grad[i as usize] += residual * v as f64;
+            }
+        }
+        let mut penalty = 0.0;
+        for (g, &wi) in grad[..dims].iter_mut().zip(&w[..dims]) {
+            *g += wi;
+            penalty += wi * wi;
+        }
+        c * loss + 0.5 * penalty
+    }
 
     #[test]
     fn learns_a_separable_problem_and_is_deterministic() {
@@ -594,17 +722,233 @@ mod tests {
             .filter(|&r| r != 13)
             .flat_map(|r| std::iter::repeat_n(r, 1 + r % 3))
             .collect();
-        let w: Vec<f64> = (0..=dims).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
-        let mut problem = HotFirst::new(&rows, &subset, dims);
+        let mut problem = HotFirst::new(&rows, &labels, &subset, dims);
+        // Weights on every bucket for the plain objective; a bucket no row of the subset
+        // has is zero, as it stays in training. The fast one holds the buckets that occur.
+        let mut w: Vec<f64> = vec![0.0; dims + 1];
+        for &i in &problem.features {
+            w[i as usize] = ((i as usize * 7919) % 101) as f64 / 50.0 - 1.0;
+        }
+        w[dims] = 0.3;
+        let compact: Vec<f64> = problem
+            .features
+            .iter()
+            .map(|&i| w[i as usize])
+            .chain([w[dims]])
+            .collect();
+        assert!(problem.features.len() < dims / 4, "most buckets never occur");
         for c in [0.5, 3.0] {
-            let (mut plain, mut fast) = (vec![0.0; dims + 1], vec![9.0; dims + 1]);
+            let (mut plain, mut fast) = (vec![0.0; dims + 1], vec![9.0; compact.len()]);
             let f_plain = objective(&rows, &labels, &subset, &w, c, &mut plain);
-            let f_fast = problem.objective(&labels, &subset, &w, c, &mut fast);
+            let f_fast = problem.objective(&compact, c, &mut fast);
             assert_eq!(f_plain.to_bits(), f_fast.to_bits());
-            assert!(plain.iter().zip(&fast).all(|(a, b)| a.to_bits() == b.to_bits()));
+            let plain_compact = problem.features.iter().map(|&i| plain[i as usize]).chain([plain[dims]]);
+            assert!(plain_compact.zip(&fast).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
         // The most frequent feature got the first slot.
-        assert_eq!(problem.slot_of[2_999], 0);
+        let last = problem.features.len() - 1;
+        assert_eq!(problem.features[last], 2_999);
+        assert_eq!(problem.slot_of[last], 0);
+    }
+
+    #[test]
+    fn a_rows_rare_features_get_neighbouring_slots() {
+        // Bucket 1 is in every row; the others in one row each, at scattered buckets. By
+        // bucket they would interleave across rows; by first sighting each row's stay together.
+        let mut rows = SparseRows::new();
+        rows.push_row([(1, 1.0), (10, 1.0), (500, 1.0), (900, 1.0)]);
+        rows.push_row([(1, 1.0), (20, 1.0), (800, 1.0)]);
+        rows.push_row([(1, 1.0), (300, 1.0)]);
+        let problem = HotFirst::new(&rows, &[true, false, true], &[0, 1, 2], 1_000);
+        let slot = |bucket: u32| {
+            let k = problem.features.binary_search(&bucket).expect("bucket occurs");
+            problem.slot_of[k]
+        };
+        let slots: Vec<u32> = [1, 10, 500, 900, 20, 800, 300].into_iter().map(slot).collect();
+        assert_eq!(slots, [0, 1, 2, 3, 4, 5, 6]);
+    }
+
+    /// The L-BFGS of this module as first written: plain objective on every bucket, plain
+    /// two-loop recursion. [`train_lbfgs`] must give its bits.
+    fn plain_lbfgs(
+        rows: &SparseRows,
+        labels: &[bool],
+        subset: &[usize],
+        dims: usize,
+        params: &LbfgsParams,
+    ) -> Vec<f64> {
+        let n = dims + 1;
+        let mut w = vec![0f64; n];
+        let mut grad = vec![0f64; n];
+        let mut f = objective(rows, labels, subset, &w, params.c, &mut grad);
+        let mut history: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> = Default::default();
+        for _ in 0..params.max_iterations {
+            let mut direction = grad.clone();
+            let mut alphas = Vec::new();
+            for (s, y, rho) in history.iter().rev() {
+                let a = rho * dot(s, &direction);
+                for (d, yi) in direction.iter_mut().zip(y) {
+                    *d -= a * yi;
+                }
+                alphas.push(a);
+            }
+            let gamma = history.back().map_or_else(
+                || 1.0 / dot(&grad, &grad).sqrt().max(1e-12),
+                |(s, y, _)| dot(s, y) / dot(y, y).max(1e-300),
+            );
+            direction.iter_mut().for_each(|d| *d *= gamma);
+            for ((s, y, rho), a) in history.iter().zip(alphas.iter().rev()) {
+                let b = rho * dot(y, &direction);
+                for (d, si) in direction.iter_mut().zip(s) {
+                    *d += (a - b) * si;
+                }
+            }
+            direction.iter_mut().for_each(|d| *d = -*d);
+            let slope = dot(&grad, &direction);
+            if slope >= 0.0 {
+                history.clear();
+                continue;
+            }
+            let mut step = 1.0;
+            let (mut trial, mut trial_grad) = (vec![0f64; n], vec![0f64; n]);
+            let mut f_new;
+            loop {
+                for ((t, wi), d) in trial.iter_mut().zip(&w).zip(&direction) {
+                    *t = wi + step * d;
+                }
+                f_new = objective(rows, labels, subset, &trial, params.c, &mut trial_grad);
+                if f_new <= f + 1e-4 * step * slope || step < 1e-10 {
+                    break;
+                }
+                step *= 0.5;
+            }
+            let s: Vec<f64> = trial.iter().zip(&w).map(|(a, b)| a - b).collect();
+            let y: Vec<f64> = trial_grad.iter().zip(&grad).map(|(a, b)| a - b).collect();
+            let sy = dot(&s, &y);
+            if sy > 1e-12 {
+                if history.len() == params.memory {
+                    history.pop_front();
+                }
+                history.push_back((s, y, 1.0 / sy));
+            }
+            let improvement = (f - f_new) / f.abs().max(1e-12);
+            (w, grad, f) = (trial, trial_grad, f_new);
+            if improvement < params.tolerance {
+                break;
+            }
+        }
+        w
+    }
+
+    #[test]
+    fn lbfgs_gives_the_plain_lbfgs_bits() {
+        // Features scattered over 5,000 buckets with frequencies from one row to all;
+        // row 7 (left out of the subset) alone has bucket 4,321; rows repeat in runs as
+        // the training code passes them. A small memory is filled and recycled many times.
+        let mut rows = SparseRows::new();
+        let mut labels = Vec::new();
+        for i in 0..60u32 {
+            let positive = i % 3 == 0;
+            let mut entries = vec![
+                (i % 5, 0.3),
+                (17 + (i * 97) % 4_000, 0.4),
+                (if positive { 4_011 } else { 4_900 }, 0.8),
+            ];
+            if i == 7 {
+                entries.push((4_321, 1.0));
+            }
+            if i % 4 == 1 {
+                // Mislabelled-looking rows keep the problem from being separable.
+                entries.push((4_011, 0.5));
+            }
+            entries.sort_by_key(|e| e.0);
+            entries.dedup_by_key(|e| e.0);
+            rows.push_row(entries);
+            labels.push(positive);
+        }
+        let subset: Vec<usize> = (0..60)
+            .filter(|&i| i != 7)
+            .flat_map(|i| [i; 2].into_iter().take(1 + i % 2))
+            .collect();
+        for memory in [1, 3, 8] {
+            let params = LbfgsParams {
+                memory,
+                tolerance: 1e-12,
+                max_iterations: 60,
+                ..LbfgsParams::default()
+            };
+            let fast = train_lbfgs(&rows, &labels, &subset, 5_000, &params, |_| {});
+            let plain = plain_lbfgs(&rows, &labels, &subset, 5_000, &params);
+            let plain_weights: Vec<f32> = plain[..5_000].iter().map(|&w| w as f32).collect();
+            assert_eq!(fast.weights, plain_weights, "memory {memory}");
+            assert_eq!(fast.bias, plain[5_000] as f32, "memory {memory}");
+            assert_eq!(fast.weights[4_321], 0.0, "a feature of no training row");
+            assert!(fast.weights[4_011] > 0.5 && fast.weights[4_900] < -0.5);
+        }
+    }
+
+    #[test]
+    fn ftrl_gives_the_bits_of_plain_arrays_over_every_bucket() {
+        let mut rows = SparseRows::new();
+        let mut labels = Vec::new();
+        for i in 0..90u32 {
+            let positive = i % 3 != 0;
+            rows.push_row([
+                (i % 6, 0.5),
+                (30 + (i * 37) % 900, 0.7),
+                (if positive { 950 } else { 970 }, 1.0),
+            ]);
+            labels.push(positive);
+        }
+        let subset: Vec<usize> = (0..90)
+            .filter(|i| i % 10 != 3)
+            .flat_map(|i| [i; 3].into_iter().take(1 + i % 3))
+            .collect();
+        let params = FtrlParams {
+            l1: 0.2,
+            l2: 0.1,
+            epochs: 4,
+            ..FtrlParams::default()
+        };
+        let fast = train_ftrl(&rows, &labels, &subset, 1_000, &params, 5, |_| {});
+        // The plain reading: z and n per bucket, every copy visited in a seeded shuffle.
+        let weight = |z: f64, n: f64, l1: f64, l2: f64| -> f64 {
+            if z.abs() <= l1 {
+                0.0
+            } else {
+                -(z - z.signum() * l1) / ((params.beta + n.sqrt()) / params.alpha + l2)
+            }
+        };
+        let (mut z, mut n) = (vec![0f64; 1_000], vec![0f64; 1_000]);
+        let (mut bias_z, mut bias_n) = (0f64, 0f64);
+        let mut order = subset.clone();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..params.epochs {
+            order.shuffle(&mut rng);
+            for &r in &order {
+                let (indices, values) = rows.row(r);
+                let bias_weight = weight(bias_z, bias_n, 0.0, 0.0);
+                let w_row: Vec<f64> = indices
+                    .iter()
+                    .map(|&i| weight(z[i as usize], n[i as usize], params.l1, params.l2))
+                    .collect();
+                let mut score = bias_weight;
+                for (w, &v) in w_row.iter().zip(values) {
+                    score += w * v as f64;
+                }
+                let g = sigmoid(score.clamp(-35.0, 35.0)) - if labels[r] { 1.0 } else { 0.0 };
+                update(&mut bias_z, &mut bias_n, g, bias_weight, params.alpha);
+                for ((&i, &v), &w) in indices.iter().zip(values).zip(&w_row) {
+                    update(&mut z[i as usize], &mut n[i as usize], g * v as f64, w, params.alpha);
+                }
+            }
+        }
+        let plain: Vec<f32> = (0..1_000)
+            .map(|i| weight(z[i], n[i], params.l1, params.l2) as f32)
+            .collect();
+        assert_eq!(fast.weights, plain);
+        assert_eq!(fast.bias, weight(bias_z, bias_n, 0.0, 0.0) as f32);
+        assert!(fast.weights[950] > 0.0 && fast.weights[970] < 0.0);
     }
 
     #[test]
@@ -629,35 +973,6 @@ mod tests {
         let mut once = vec![0.0; 3];
         let f_once = objective(&rows, &labels, &[0, 3], &w, 2.0, &mut once);
         assert!((f_once - f_runs).abs() > 0.1);
-    }
-
-    #[test]
-    fn lbfgs_on_the_features_that_occur_gives_the_same_bits_as_on_every_bucket() {
-        // Features scattered over 5,000 buckets; row 7 (left out of the subset) alone has
-        // bucket 4,321, and rows repeat in runs as the training code passes them.
-        let mut rows = SparseRows::new();
-        let mut labels = Vec::new();
-        for i in 0..60u32 {
-            let positive = i % 3 == 0;
-            let mut entries = vec![((i * 97) % 4_000, 0.4), (if positive { 11 } else { 2_900 }, 0.8)];
-            if i == 7 {
-                entries.push((4_321, 1.0));
-            }
-            rows.push_row(entries);
-            labels.push(positive);
-        }
-        let subset: Vec<usize> = (0..60)
-            .filter(|&i| i != 7)
-            .flat_map(|i| [i; 2].into_iter().take(1 + i % 2))
-            .collect();
-        let params = LbfgsParams::default();
-        let compact = train_lbfgs(&rows, &labels, &subset, 5_000, &params, |_| {});
-        let full = minimise(rows.clone(), &labels, &subset, 5_000, &params, |_| {});
-        let full_weights: Vec<f32> = full[..5_000].iter().map(|&w| w as f32).collect();
-        assert_eq!(compact.weights, full_weights);
-        assert_eq!(compact.bias, full[5_000] as f32);
-        assert_eq!(compact.weights[4_321], 0.0, "a feature of no training row");
-        assert!(compact.weights[11] > 0.5 && compact.weights[2_900] < -0.5);
     }
 
     #[test]

@@ -702,7 +702,9 @@ pub fn train_examples(
     let dev_scores: Vec<Vec<Scores>> = dev
         .iter()
         .map(|set| {
-            let scores = set.examples.iter().map(|e| classifier.score(&e.text)).collect();
+            let scores = in_parallel_chunks(&set.examples, |part| {
+                part.iter().map(|e| classifier.score(&e.text)).collect()
+            });
             progress.advance(set.examples.len() as u64);
             scores
         })
@@ -836,44 +838,40 @@ struct RawFeatures {
 }
 
 fn featurize_all(examples: &[Example], spec: &FeatureSpec, progress: &dyn Progress) -> RawFeatures {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
-    let chunk = examples.len().div_ceil(workers).max(1);
-    let mut parts: Vec<(Vec<FeatureIndices>, Vec<[f32; META_SIGNALS]>)> = Vec::new();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = examples
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut analysis = TextAnalysis::default();
-                    let mut indices = Vec::with_capacity(part.len());
-                    let mut meta = Vec::with_capacity(part.len());
-                    for (k, example) in part.iter().enumerate() {
-                        analysis.analyze(&example.text);
-                        let mut features = FeatureIndices::default();
-                        extract(&analysis, spec, &mut features);
-                        indices.push(features);
-                        meta.push(meta_signals(analysis.counts()));
-                        if k % 1024 == 1023 {
-                            progress.advance(1024);
-                        }
-                    }
-                    (indices, meta)
-                })
-            })
-            .collect();
-        for handle in handles {
-            parts.push(handle.join().expect("featurizing does not panic"));
+    let featurized = in_parallel_chunks(examples, |part| {
+        let mut analysis = TextAnalysis::default();
+        let mut out = Vec::with_capacity(part.len());
+        for (k, example) in part.iter().enumerate() {
+            analysis.analyze(&example.text);
+            let mut features = FeatureIndices::default();
+            extract(&analysis, spec, &mut features);
+            out.push((features, meta_signals(analysis.counts())));
+            if k % 1024 == 1023 {
+                progress.advance(1024);
+            }
         }
+        out
     });
-    let mut out = RawFeatures {
-        indices: Vec::with_capacity(examples.len()),
-        meta: Vec::with_capacity(examples.len()),
-    };
-    for (indices, meta) in parts {
-        out.indices.extend(indices);
-        out.meta.extend(meta);
-    }
-    out
+    let (indices, meta) = featurized.into_iter().unzip();
+    RawFeatures { indices, meta }
+}
+
+/// Runs `work` on one contiguous share of `items` per core, each in its own thread, and
+/// joins the results in order: the same output as one call on all of `items`, sooner.
+fn in_parallel_chunks<T: Sync, R: Send>(items: &[T], work: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let chunk = items.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || work(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("a worker does not panic"))
+            .collect()
+    })
 }
 
 /// Smoothed idf as scikit-learn computes it: ln((1 + n) / (1 + df)) + 1, quantized.
@@ -995,17 +993,23 @@ fn train_text_layers(
             }
         }
     }
-    // A rough cost (non-zeros times passes) is enough to start the long fits first.
+    // A rough cost (non-zeros times passes) is enough to start the long fits first. It
+    // must count what each optimizer reads: L-BFGS computes a run of copies once per
+    // pass, FTRL visits every copy (and one of its epochs costs about four L-BFGS
+    // passes). Counting the spam head's copies made its fits look twice their size, and
+    // the abuse head's final fit, the longest, started late and ran alone at the end.
     let cost = |fit: &TextFit| -> usize {
         let p = &problems[fit.problem];
-        let passes = match &p.members[fit.member] {
-            TextOptimizer::Lbfgs(params) => params.max_iterations,
-            TextOptimizer::Ftrl(params) => params.epochs * 4,
-        };
-        let share = if fit.held_out.is_some() { folds - 1 } else { folds };
-        p.local.non_zeros() * passes * share / folds
+        let rows = (0..p.labels.len()).filter(|&j| Some(p.fold[j]) != fit.held_out);
+        let row_non_zeros = |j: usize| p.local.row(j).0.len();
+        match &p.members[fit.member] {
+            TextOptimizer::Lbfgs(params) => {
+                rows.filter(|&j| p.canonical[j] == j).map(row_non_zeros).sum::<usize>() * params.max_iterations
+            }
+            TextOptimizer::Ftrl(params) => rows.map(row_non_zeros).sum::<usize>() * params.epochs * 4,
+        }
     };
-    fits.sort_by_key(|fit| std::cmp::Reverse(cost(fit)));
+    fits.sort_by_cached_key(|fit| std::cmp::Reverse(cost(fit)));
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<LinearModel>>> = Mutex::new(vec![None; fits.len()]);
     let workers = std::thread::available_parallelism()
@@ -1475,25 +1479,35 @@ fn build_dictionary(
         wanted.extend(ranked.iter().map(|r| r.0));
         strongest.push((*head, ranked));
     }
-    let mut counts: HashMap<u32, HashMap<String, u32>> = HashMap::new();
-    let mut analysis = TextAnalysis::default();
-    let mut named = NamedFeatures::default();
     // Every fourth row is plenty to name features strong enough to matter, at a quarter
     // of the cost (names are built as strings).
-    for (k, example) in examples.iter().enumerate() {
-        if k % 4 != 0 {
-            continue;
-        }
-        analysis.analyze(&example.text);
-        named.0.clear();
-        extract(&analysis, spec, &mut named);
-        for f in named.0.drain(..) {
-            if wanted.contains(&f.bucket) {
-                *counts.entry(f.bucket).or_default().entry(f.name).or_default() += 1;
+    let sample: Vec<&Example> = examples.iter().step_by(4).collect();
+    let counted = in_parallel_chunks(&sample, |part| {
+        let mut counts: HashMap<u32, HashMap<String, u32>> = HashMap::new();
+        let mut analysis = TextAnalysis::default();
+        let mut named = NamedFeatures::default();
+        for (k, example) in part.iter().enumerate() {
+            analysis.analyze(&example.text);
+            named.0.clear();
+            extract(&analysis, spec, &mut named);
+            for f in named.0.drain(..) {
+                if wanted.contains(&f.bucket) {
+                    *counts.entry(f.bucket).or_default().entry(f.name).or_default() += 1;
+                }
+            }
+            if k % 256 == 255 {
+                progress.advance(1024);
             }
         }
-        if k % 1024 == 1020 {
-            progress.advance(1024);
+        vec![counts]
+    });
+    let mut counts: HashMap<u32, HashMap<String, u32>> = HashMap::new();
+    for part in counted {
+        for (bucket, names) in part {
+            let merged = counts.entry(bucket).or_default();
+            for (name, n) in names {
+                *merged.entry(name).or_default() += n;
+            }
         }
     }
     let mut dictionary = Vec::new();
