@@ -18,7 +18,7 @@ pub(super) struct Bucket {
     pub weights: [i16; 3],
 }
 
-const BUCKET_BYTES: usize = 8;
+pub(super) const BUCKET_BYTES: usize = 8;
 const HUGE_PAGE: usize = 2 << 20;
 
 pub(super) struct BucketTable {
