@@ -92,8 +92,11 @@ def parse_eval_output(stdout: str) -> dict:
     return obj
 
 
-def run_modgate_eval(modgate: Path, model: Path, data_file: Path, timeout: float) -> dict:
+def run_modgate_eval(modgate: Path, model: Path, data_file: Path, timeout: float, scores: Path | None = None) -> dict:
+    """`modgate eval --json`; with `scores`, each row's scores are also written there."""
     cmd = [str(modgate), "eval", "--model", str(model), "--data", str(data_file), "--json"]
+    if scores is not None:
+        cmd += ["--scores", str(scores)]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -274,6 +277,73 @@ def without_opinion_spam_markdown(entry: dict) -> str:
     )
 
 
+# ViSpamReviews' kinds of spam: its `spam_type` 1 and 2, and type 3 split by the rule both
+# models train by (`is_opinion_spam`): too short or stretched is left out, the rest kept.
+SPAM_KINDS = ("fake review", "shop or delivery only", "too short or stretched", "other")
+
+
+def vispamreviews_spam_kind(row: dict) -> str | None:
+    """None for ham; else which of SPAM_KINDS the ViSpamReviews spam row is."""
+    if row["label"] != "spam":
+        return None
+    meta = row.get("meta")
+    spam_type = meta.get("spam_type") if isinstance(meta, dict) else None
+    if spam_type == 1:
+        return "fake review"
+    if spam_type == 2:
+        return "shop or delivery only"
+    if skb.is_opinion_spam(row):
+        return "too short or stretched"
+    return "other"
+
+
+def auc(positives: list[float], negatives: list[float]) -> float | None:
+    """Probability that a positive outscores a negative, ties counting half (the area
+    under the ROC curve); None when either side is empty."""
+    if not positives or not negatives:
+        return None
+    ranked = sorted([(s, 1) for s in positives] + [(s, 0) for s in negatives])
+    rank_sum = 0.0
+    i = 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        mean_rank = (i + 1 + j) / 2  # ranks i+1..j share their mean
+        rank_sum += mean_rank * sum(label for _, label in ranked[i:j])
+        i = j
+    n_pos, n_neg = len(positives), len(negatives)
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def auc_by_spam_kind(rows: list[dict], scores: dict[str, list[float]]) -> list[dict]:
+    """Each kind of spam against all ham rows, AUC per model (`scores`: model -> one spam
+    score per row, in `rows` order)."""
+    kinds = [vispamreviews_spam_kind(r) for r in rows]
+    out = []
+    for kind in SPAM_KINDS:
+        entry = {"kind": kind, "n": kinds.count(kind)}
+        for model, values in scores.items():
+            pos = [v for v, k in zip(values, kinds) if k == kind]
+            neg = [v for v, k in zip(values, kinds) if k is None]
+            entry[model] = auc(pos, neg)
+        out.append(entry)
+    return out
+
+
+def spam_kinds_markdown(by_kind: list[dict], n_ham: int) -> str:
+    lines = [
+        f"Each kind of spam in the full dev split against its {n_ham:,} ham rows: where the "
+        "two models' AUCs part.",
+        "",
+        "| kind of spam | n | AUC sklearn | AUC modgate |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for e in by_kind:
+        lines.append(f"| {e['kind']} | {e['n']} | {fmt(e['sklearn'])} | {fmt(e['modgate'])} |")
+    return "\n".join(lines)
+
+
 def obfuscation_markdown(obf: dict) -> str:
     out = [
         "## Obfuscation: recall on disguised comments",
@@ -409,7 +479,8 @@ def main(argv=None) -> int:
     for name in datasets:
         dev = args.data / name / "dev.jsonl"
         print(f"modgate eval {name} ...", file=sys.stderr, flush=True)
-        res = run_modgate_eval(args.modgate, args.model, dev, args.timeout)
+        scores = out_dir / f"{name}_dev_modgate_scores.jsonl" if name == "vispamreviews" else None
+        res = run_modgate_eval(args.modgate, args.model, dev, args.timeout, scores)
         expected_n = len(datasets[name]["dev"])
         if res["n"] != expected_n:
             print(f"warning: modgate scored n={res['n']} rows of {name}, file has {expected_n}", file=sys.stderr)
@@ -437,6 +508,22 @@ def main(argv=None) -> int:
             "modgate": run_modgate_eval(args.modgate, args.model, path, args.timeout),
             "sklearn": skb.score_jsonl(skb.load_models(models_dir), path, "spam"),
         }
+        dev_rows = datasets["vispamreviews"]["dev"]
+        modgate_rows = obfuscate.read_jsonl(out_dir / "vispamreviews_dev_modgate_scores.jsonl")
+        out_of_step = len(modgate_rows) != len(dev_rows) or any(
+            "id" in r and r["id"] != m["id"] for r, m in zip(dev_rows, modgate_rows)
+        )
+        if out_of_step:
+            raise ModgateError("modgate eval --scores: its rows are out of step with the dev file")
+        spam_model = skb.load_models(models_dir)["spam"]
+        without_opinion_spam["n_ham"] = sum(r["label"] != "spam" for r in dev_rows)
+        without_opinion_spam["by_kind"] = auc_by_spam_kind(
+            dev_rows,
+            {
+                "sklearn": [float(p) for p in spam_model.predict_proba([r["text"] for r in dev_rows])[:, 1]],
+                "modgate": [r["spam"] for r in modgate_rows],
+            },
+        )
 
     # ---- obfuscation, pooled per task
     print("writing obfuscated files ...", file=sys.stderr, flush=True)
@@ -477,6 +564,7 @@ def main(argv=None) -> int:
     sections.append(side_by_side_markdown(sk_all, mg_all))
     if without_opinion_spam:
         sections.append(without_opinion_spam_markdown(without_opinion_spam))
+        sections.append(spam_kinds_markdown(without_opinion_spam["by_kind"], without_opinion_spam["n_ham"]))
     sections.append(obfuscation_markdown(obf))
     markdown = "\n\n".join(sections) + "\n"
     report = {

@@ -181,6 +181,43 @@ def test_discussion_comments_become_spam_ham_unless_a_spam_set_labels_them():
     assert skb.spam_negative_rows({"vihsd": datasets["vihsd"]}, []) == []
 
 
+def test_auc_counts_ties_as_half_and_needs_both_sides():
+    assert compare.auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert compare.auc([0.1], [0.9]) == 0.0
+    assert compare.auc([0.5], [0.5]) == 0.5
+    # 0.7 beats 0.3 and ties 0.7; 0.2 beats nothing: (1 + 0.5 + 0) / 4.
+    assert compare.auc([0.7, 0.2], [0.3, 0.7]) == 0.375
+    assert compare.auc([], [0.1]) is None and compare.auc([0.1], []) is None
+
+
+def test_spam_kinds_follow_the_opinion_spam_rule():
+    def row(label, spam_type, text):
+        return {"source": "vispamreviews", "label": label, "text": text, "meta": {"spam_type": spam_type}}
+
+    long_text = "Mua ngay tại shop abc giảm giá sốc cho mọi người"
+    rows = [
+        row("ham", 0, long_text),
+        row("spam", 1, long_text),
+        row("spam", 2, long_text),
+        row("spam", 3, "Tốt!"),
+        row("spam", 3, "túi rất chi là oke luôn mọi người nhaaaaaa"),
+        row("spam", 3, long_text),
+    ]
+    kinds = [compare.vispamreviews_spam_kind(r) for r in rows]
+    assert kinds == [None, "fake review", "shop or delivery only", "too short or stretched",
+                     "too short or stretched", "other"]
+    by_kind = compare.auc_by_spam_kind(rows, {"m": [0.5, 0.9, 0.1, 0.5, 0.6, 0.7]})
+    assert [(e["kind"], e["n"], e["m"]) for e in by_kind] == [
+        ("fake review", 1, 1.0),
+        ("shop or delivery only", 1, 0.0),
+        ("too short or stretched", 2, 0.75),
+        ("other", 1, 1.0),
+    ]
+    assert "| too short or stretched | 2 |" in compare.spam_kinds_markdown(
+        [dict(e, sklearn=None, modgate=e["m"]) for e in by_kind], 1
+    )
+
+
 def test_end_to_end_with_fake_modgate():
     try:
         import sklearn  # noqa: F401

@@ -317,6 +317,81 @@ fn train_is_deterministic_and_its_model_evaluates() {
     assert!(stdout_of(&table).contains("AUC"), "{}", stdout_of(&table));
 }
 
+/// `eval --scores` writes one line per row, in the file's order, with the scores `check`
+/// gives the same text; it refuses to overwrite the data it reads.
+#[test]
+fn eval_writes_every_rows_scores_as_check_gives_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_fixture_model(dir.path(), "m");
+    let dev = dir.path().join("data/fixture_spam/dev.jsonl");
+    let scores_path = dir.path().join("scores.jsonl");
+    let out = modgate()
+        .args(["eval", "--json", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&dev)
+        .arg("--scores")
+        .arg(&scores_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let inputs: Vec<serde_json::Value> = std::fs::read_to_string(&dev)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&scores_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), inputs.len());
+    for (row, input) in rows.iter().zip(&inputs) {
+        assert_eq!(row["id"], input["id"]);
+        assert_eq!(row["label"], input["label"]);
+    }
+    // The spam rows score above the ham rows of this easy fixture.
+    let spam_of = |label: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r["label"] == label)
+            .map(|r| r["spam"].as_f64().unwrap())
+            .collect()
+    };
+    let lowest_spam = spam_of("spam").into_iter().fold(f64::MAX, f64::min);
+    let highest_ham = spam_of("ham").into_iter().fold(f64::MIN, f64::max);
+    assert!(lowest_spam > highest_ham, "{lowest_spam} <= {highest_ham}");
+    for k in [0, 1] {
+        let check = modgate()
+            .args(["check", "--json", "--model"])
+            .arg(&model)
+            .arg(input_text(&inputs[k]))
+            .output()
+            .unwrap();
+        let check: serde_json::Value = serde_json::from_str(&stdout_of(&check)).unwrap();
+        for head in ["spam", "abuse", "hate"] {
+            assert_eq!(rows[k][head], check["scores"][head], "row {k} {head}");
+        }
+    }
+
+    let before = std::fs::read(&dev).unwrap();
+    let out = modgate()
+        .args(["eval", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&dev)
+        .arg("--scores")
+        .arg(&dev)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("would be overwritten"), "{}", stderr_of(&out));
+    assert_eq!(std::fs::read(&dev).unwrap(), before, "the data file is untouched");
+}
+
+fn input_text(row: &serde_json::Value) -> &str {
+    row["text"].as_str().unwrap()
+}
+
 /// Spam 40% of the rows and every spam row long, in words the long ham uses too: once the
 /// long ham rows are balanced, a long comment no longer inherits the ads' length.
 #[test]

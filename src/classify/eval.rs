@@ -1,13 +1,14 @@
 //! `modgate eval`: replays a labelled file through exactly the scoring code that serves.
 
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::data::read_jsonl;
+use super::data::{Example, read_jsonl};
 use super::metrics::percentile;
-use super::scorer::Classifier;
+use super::scorer::{Classifier, Scores};
 use super::train::{TrainError, evaluate_set};
 
 /// The result of `modgate eval --json`: one object, keys as documented in the README.
@@ -25,7 +26,44 @@ pub struct EvalReport {
     pub scoring_us_p99: f64,
 }
 
-pub fn evaluate_file(classifier: &Classifier, path: &Path) -> Result<EvalReport, TrainError> {
+/// A labelled file replayed through the classifier: the report, and every row's scores
+/// for those who want to see which comments it got wrong.
+pub struct Evaluation {
+    pub report: EvalReport,
+    examples: Vec<Example>,
+    scores: Vec<Scores>,
+}
+
+/// One line of `modgate eval --scores`.
+#[derive(Serialize)]
+struct RowScores<'a> {
+    id: &'a str,
+    label: &'static str,
+    spam: f32,
+    abuse: f32,
+    hate: f32,
+}
+
+impl Evaluation {
+    /// One JSON object per row, in the file's order: its id (the row's own, else
+    /// "file:line"), its label and the three heads' probabilities.
+    pub fn write_scores(&self, mut out: impl Write) -> io::Result<()> {
+        for (example, scores) in self.examples.iter().zip(&self.scores) {
+            let row = RowScores {
+                id: &example.id,
+                label: example.label.as_str(),
+                spam: scores.spam,
+                abuse: scores.abuse,
+                hate: scores.hate,
+            };
+            serde_json::to_writer(&mut out, &row)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+}
+
+pub fn evaluate_file(classifier: &Classifier, path: &Path) -> Result<Evaluation, TrainError> {
     let examples = read_jsonl(path)?;
     if examples.is_empty() {
         return Err(TrainError::NoRows("evaluated", "at least one labelled row"));
@@ -43,7 +81,7 @@ pub fn evaluate_file(classifier: &Classifier, path: &Path) -> Result<EvalReport,
         scores.push(s);
     }
     let (task, metrics, macro_f1_3class) = evaluate_set(classifier, &examples, &scores);
-    Ok(EvalReport {
+    let report = EvalReport {
         n: metrics.n,
         task: task.as_str(),
         auc: metrics.auc,
@@ -53,5 +91,10 @@ pub fn evaluate_file(classifier: &Classifier, path: &Path) -> Result<EvalReport,
         macro_f1_3class,
         scoring_us_p50: percentile(&mut timings, 0.5),
         scoring_us_p99: percentile(&mut timings, 0.99),
+    };
+    Ok(Evaluation {
+        report,
+        examples,
+        scores,
     })
 }

@@ -41,6 +41,11 @@ pub struct EvalArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also write every row's scores to this JSONL file, one object per row in the data's
+    /// order: {"id", "label", "spam", "abuse", "hate"}. For finding the comments the model
+    /// gets wrong; the id is the row's own, else "file:line".
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub scores: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -219,17 +224,53 @@ fn render_check(classifier: &Classifier, text: &str, explanation: &Explanation) 
 }
 
 pub fn eval(args: EvalArgs) -> Result<Outcome, CliError> {
+    if let Some(scores) = &args.scores
+        && same_file(scores, &args.data)
+    {
+        return Err(CliError::new(format!(
+            "--scores {} is the --data file: it would be overwritten",
+            scores.display()
+        )));
+    }
     let classifier = load_classifier(&args.model)?;
-    let report = evaluate_file(&classifier, &args.data).map_err(CliError::new)?;
+    let cannot_write = |path: &Path, e: std::io::Error| CliError::new(format!("cannot write {}: {e}", path.display()));
+    // Opened before scoring, so an unwritable path fails at once rather than after the run.
+    let scores_file = match &args.scores {
+        Some(path) => Some((path, std::fs::File::create(path).map_err(|e| cannot_write(path, e))?)),
+        None => None,
+    };
+    let evaluation = match evaluate_file(&classifier, &args.data) {
+        Ok(evaluation) => evaluation,
+        Err(e) => {
+            if let Some((path, _)) = &scores_file {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(CliError::new(e));
+        }
+    };
+    if let Some((path, file)) = scores_file {
+        evaluation
+            .write_scores(std::io::BufWriter::new(file))
+            .map_err(|e| cannot_write(path, e))?;
+    }
+    let report = &evaluation.report;
     if args.json {
         print(&format!(
             "{}\n",
-            serde_json::to_string(&report).expect("reports serialize")
+            serde_json::to_string(report).expect("reports serialize")
         ))?;
     } else {
-        print(&render_eval(&args.data, classifier.version(), &report))?;
+        print(&render_eval(&args.data, classifier.version(), report))?;
     }
     Ok(Outcome::Ok)
+}
+
+/// Whether two paths name the same existing file (so a typo cannot truncate the input).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
