@@ -197,8 +197,30 @@ impl TextAnalysis {
         self.counts = TextCounts::default();
         let counts = &mut self.counts;
         let mut punct_run = 0u32;
+        self.folded.reserve(self.text.len());
+        self.folded_source.reserve(self.text.len());
         for (offset, c) in self.text.char_indices() {
             counts.chars += 1;
+            if c.is_ascii() {
+                // Most characters of most comments: what the general path below does for
+                // them (no pictographs, lowercase is the fold), without its calls.
+                let b = c as u8;
+                if b.is_ascii_alphabetic() {
+                    counts.letters += 1;
+                    counts.upper += u32::from(b.is_ascii_uppercase());
+                }
+                if b == b'!' || b == b'?' {
+                    punct_run += 1;
+                    if punct_run == 3 {
+                        counts.shouted_punctuation += 1;
+                    }
+                } else {
+                    punct_run = 0;
+                }
+                self.folded.push(b.to_ascii_lowercase() as char);
+                self.folded_source.push(offset as u32);
+                continue;
+            }
             if is_letter(c) {
                 counts.letters += 1;
                 if is_upper(c) {
@@ -688,10 +710,18 @@ impl TextAnalysis {
             let plain = &self.plain[t.plain.start as usize..t.plain.end as usize];
             let toned = &self.toned[t.toned.start as usize..t.toned.end as usize];
             let start = self.compact.len() as u32;
-            self.compact.extend(plain.chars().filter(|c| !c.is_whitespace()));
+            if plain.is_ascii() {
+                // No decoding needed; teencode expansions ("nguoi yeu") hold the spaces.
+                self.compact
+                    .extend(plain.bytes().map(char::from).filter(|c| !c.is_whitespace()));
+            } else {
+                self.compact.extend(plain.chars().filter(|c| !c.is_whitespace()));
+            }
             t.compact = start..self.compact.len() as u32;
             self.counts.words += 1;
-            if toned.chars().any(is_vietnamese_letter) || is_common_unaccented_syllable(plain) {
+            // Vietnamese's own letters are all outside ASCII.
+            let has_vietnamese_letter = !toned.is_ascii() && toned.chars().any(is_vietnamese_letter);
+            if has_vietnamese_letter || is_common_unaccented_syllable(plain) {
                 self.counts.vietnamese_words += 1;
             }
         }
