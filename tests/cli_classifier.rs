@@ -20,6 +20,16 @@ fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// `modgate eval --json --model MODEL --data DATA`, for further arguments.
+fn eval_json(model: &Path, data: &Path) -> Command {
+    let mut cmd = modgate();
+    cmd.args(["eval", "--json", "--model"])
+        .arg(model)
+        .arg("--data")
+        .arg(data);
+    cmd
+}
+
 /// A tiny labelled corpus in the ../shared/data format: invented sentences built from
 /// word lists, enough for every head to learn something.
 fn write_corpus(dir: &Path) {
@@ -266,13 +276,7 @@ fn train_is_deterministic_and_its_model_evaluates() {
     assert!(first.with_extension("model.sha256").exists());
 
     let dev = dir.path().join("data/fixture_abuse/dev.jsonl");
-    let out = modgate()
-        .args(["eval", "--json", "--model"])
-        .arg(&first)
-        .arg("--data")
-        .arg(&dev)
-        .output()
-        .unwrap();
+    let out = eval_json(&first, &dev).output().unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     let json: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
     let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
@@ -296,13 +300,7 @@ fn train_is_deterministic_and_its_model_evaluates() {
     assert!(json["auc"].as_f64().unwrap() > 0.9, "the fixture is easy: {json}");
 
     let spam_dev = dir.path().join("data/fixture_spam/dev.jsonl");
-    let out = modgate()
-        .args(["eval", "--json", "--model"])
-        .arg(&first)
-        .arg("--data")
-        .arg(&spam_dev)
-        .output()
-        .unwrap();
+    let out = eval_json(&first, &spam_dev).output().unwrap();
     let json: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
     assert_eq!(json["task"], "spam");
     assert!(json["macro_f1_3class"].is_null());
@@ -325,11 +323,7 @@ fn eval_writes_every_rows_scores_as_check_gives_them() {
     let model = train_fixture_model(dir.path(), "m");
     let dev = dir.path().join("data/fixture_spam/dev.jsonl");
     let scores_path = dir.path().join("scores.jsonl");
-    let out = modgate()
-        .args(["eval", "--json", "--model"])
-        .arg(&model)
-        .arg("--data")
-        .arg(&dev)
+    let out = eval_json(&model, &dev)
         .arg("--scores")
         .arg(&scores_path)
         .output()
