@@ -379,6 +379,19 @@ impl TextAnalysis {
     }
 
     fn words_in_chunk(&mut self, chunk: Range<usize>) {
+        // Most chunks are one word of letters: no leet to read, nothing held apart, one
+        // piece that is the chunk itself. The general path below would copy it and cut
+        // it to find just that.
+        if self.folded[chunk.clone()]
+            .iter()
+            .all(|&c| is_letter(c) || is_combining_mark(c))
+        {
+            // The word is read from `folded`, which storing it does not touch.
+            let folded = std::mem::take(&mut self.folded);
+            self.push_word(&folded[chunk.clone()], chunk);
+            self.folded = folded;
+            return;
+        }
         let base = chunk.start;
         let chars = &self.folded[chunk];
         // Leet: digits and a few symbols standing for letters between letters ("c4sino",
