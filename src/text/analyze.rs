@@ -494,6 +494,20 @@ impl TextAnalysis {
     /// Stores a word: stretched letters squashed in the toned form, then the plain form
     /// with diacritics removed and teencode expanded.
     fn push_word(&mut self, word: &[char], folded_span: Range<usize>) {
+        // Most words have no stretched letters, so squashing would copy them unchanged;
+        // an ASCII one is its own plain form as well (nothing to strip).
+        if !has_stretched_letters(word) {
+            if word.iter().all(char::is_ascii) {
+                self.push_token(TokenKind::Word, word, word, folded_span);
+            } else {
+                let mut plain = std::mem::take(&mut self.word_plain);
+                plain.clear();
+                squash_into(word.iter().copied().filter_map(strip_diacritics), &mut plain);
+                self.push_token(TokenKind::Word, word, &plain, folded_span);
+                self.word_plain = plain;
+            }
+            return;
+        }
         // Reused buffers: a comment has hundreds of words.
         let mut toned = std::mem::take(&mut self.word_toned);
         let mut plain = std::mem::take(&mut self.word_plain);
@@ -861,6 +875,11 @@ fn mostly_letters(real_letters: usize, run: usize) -> bool {
 /// Copies `chars` squashing runs of three or more equal letters to one ("nguuuu" -> "ngu",
 /// "đẹppppp" -> "đẹp"). Doubled letters stay ("good", "xoong"); digits are never squashed
 /// (phone numbers and prices repeat digits).
+/// Whether [`squash_into`] would shorten `word`: a letter typed three times in a row.
+fn has_stretched_letters(word: &[char]) -> bool {
+    word.windows(3).any(|w| w[0] == w[1] && w[1] == w[2] && is_letter(w[0]))
+}
+
 fn squash_into(chars: impl Iterator<Item = char>, out: &mut Vec<char>) {
     let start = out.len();
     let mut run = 0usize;
