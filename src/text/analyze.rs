@@ -1343,6 +1343,38 @@ mod tests {
         assert_eq!(words("nguuuuuu quáááá good"), ["ngu", "quá", "good"]);
     }
 
+    /// `push_word` skips squashing the words `has_stretched_letters` clears: it must clear
+    /// exactly the words squashing leaves as they are.
+    #[test]
+    fn the_stretch_check_agrees_with_squashing() {
+        for word in [
+            "",
+            "a",
+            "aa",
+            "aaa",
+            "good",
+            "goood",
+            "100",
+            "1000",
+            "x1000",
+            "ưư",
+            "ưưư",
+            "quááá",
+            "kkk",
+            "kk",
+            "abccc",
+            "aaab",
+            "ab",
+            "đđđ",
+            "a\u{301}\u{301}\u{301}",
+        ] {
+            let chars: Vec<char> = word.chars().collect();
+            let mut squashed = Vec::new();
+            squash_into(chars.iter().copied(), &mut squashed);
+            assert_eq!(has_stretched_letters(&chars), squashed != chars, "{word:?}");
+        }
+    }
+
     #[test]
     fn teencode_expands_in_the_plain_view_only() {
         assert_eq!(plain_words("ko dc j"), ["khong", "duoc", "gi"]);
