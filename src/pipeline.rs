@@ -232,6 +232,12 @@ impl Pipeline {
         self.classifier.current().version().to_string()
     }
 
+    /// Puts another model in use for the comments that arrive from now on; comments being
+    /// scored keep the one they started with. Returns the model it replaced.
+    pub fn replace_classifier(&self, classifier: crate::classify::Classifier) -> Arc<crate::classify::Classifier> {
+        self.classifier.replace(classifier)
+    }
+
     /// A salted, keyed hash (HMAC-SHA256, hex, 128 bits) of a personal value.
     pub fn hash_personal(&self, kind: &str, value: &str) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.salt).expect("HMAC takes any key length");

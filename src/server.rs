@@ -5,7 +5,7 @@
 //! `127.0.0.1:0`, run the real server in process and talk to it over the network.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +61,22 @@ pub fn load_classifier(path: Option<&Path>) -> Result<Classifier, ServeError> {
             )),
         },
     }
+}
+
+/// Loads the configured model file again and puts it in use, for the comments that
+/// arrive from now on. Any error (no model file configured, an unreadable or corrupt file,
+/// a checksum that does not match, a model of another normalizer version) leaves the model
+/// in use as it was. Returns the versions before and after.
+pub fn reload_model(pipeline: &Pipeline, path: Option<&Path>) -> Result<(String, String), ServeError> {
+    let Some(path) = path else {
+        return Err(ServeError::Model(
+            "no model file is configured (server.model), so the model built into the binary stays".into(),
+        ));
+    };
+    let classifier = Classifier::load(path).map_err(|e| ServeError::Model(e.to_string()))?;
+    let to = classifier.version().to_string();
+    let from = pipeline.replace_classifier(classifier).version().to_string();
+    Ok((from, to))
 }
 
 /// The per-install secret that salts stored hashes: from the config, else a file in the
@@ -271,6 +287,7 @@ pub async fn run(
         });
     }
     spawn_upkeep(pipeline.clone(), embedded.clone(), stop_rx.clone());
+    spawn_model_reloads(pipeline.clone(), config.model.clone(), metrics.clone(), stop_rx.clone());
     spawn_spool_replay(pipeline.clone(), metrics.clone(), stop_rx.clone());
     spawn_webhook_workers(&config, &feed, &metrics)?;
 
@@ -340,6 +357,55 @@ fn spawn_webhook_workers(config: &Config, feed: &Arc<DecisionFeed>, metrics: &Ar
         }
     }
     Ok(())
+}
+
+/// Reloads the model file on SIGHUP, the signal daemons reload their files on, so a model
+/// retrained on moderators' labels goes live without dropping a connection or a call.
+/// Loading (decode, checksum, table) takes tens of milliseconds, so it runs off the
+/// request threads, and comments keep being scored with the old model until the swap.
+fn spawn_model_reloads(
+    pipeline: Arc<Pipeline>,
+    path: Option<PathBuf>,
+    metrics: Arc<Metrics>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    #[cfg(unix)]
+    {
+        let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!(error = %e, "no SIGHUP handler: the model cannot be reloaded without a restart");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    received = hangups.recv() => if received.is_none() { return },
+                    () = until_stopped(&mut stop) => return,
+                }
+                let (pipeline, path) = (pipeline.clone(), path.clone());
+                let reloaded = tokio::task::spawn_blocking(move || reload_model(&pipeline, path.as_deref())).await;
+                match reloaded {
+                    Ok(Ok((from, to))) => {
+                        metrics.model_loaded(&to);
+                        metrics.model_reload("loaded");
+                        tracing::info!(from = %from, to = %to, "model reloaded");
+                    }
+                    Ok(Err(e)) => {
+                        metrics.model_reload("failed");
+                        tracing::error!(error = %e, "model reload failed; the model in use stays");
+                    }
+                    Err(e) => {
+                        metrics.model_reload("failed");
+                        tracing::error!(error = %e, "model reload failed; the model in use stays");
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (pipeline, path, metrics, &mut stop);
 }
 
 /// Resolves once the stop flag is set (the borrow of the flag ends here, so callers can

@@ -1,12 +1,12 @@
 //! `modgate serve` as a real process: durability across kill -9, graceful shutdown on
-//! SIGTERM, configuration errors before any port is bound.
+//! SIGTERM, model reloads on SIGHUP, configuration errors before any port is bound.
 
 mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ServerProcess, comment, connect};
+use common::{ServerProcess, comment, connect, http_get};
 use modgate::api::proto::{Action, GetDecisionRequest, ReasonCode};
 
 // Thresholds at 1.0: these tests are about the process, not the classifier.
@@ -83,6 +83,103 @@ async fn sigterm_drains_and_exits_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "{exit:?}");
+}
+
+/// The shipped model under another version name, saved with its checksum at `path`.
+fn save_shipped_model_as(path: &std::path::Path, version: &str) {
+    let mut model = modgate::classify::shipped::shipped_model()
+        .expect("built with a model")
+        .expect("the shipped model loads");
+    model.version = version.to_string();
+    model.save(path).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_model_file_and_a_bad_file_keeps_the_model_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("site.model");
+    save_shipped_model_as(&model, "reload-a");
+    let metrics_addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = dir.path().join("modgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nmodel = {:?}\nmetrics_listen = \"{metrics_addr}\"\n{CONFIG}",
+            model.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut server = ServerProcess::start(&config, &dir.path().join("data"));
+    let mut client = connect(server.addr).await;
+    let first = client
+        .moderate(comment("m0", "Bài viết rất hay"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.model_version, "reload-a");
+
+    let hangup = |server: &ServerProcess| {
+        let status = Command::new("kill")
+            .args(["-HUP", &server.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let metrics_show = |wanted: &'static str| async move {
+        let started = Instant::now();
+        loop {
+            let text = http_get(metrics_addr, "/metrics").await;
+            if text.contains(wanted) {
+                return text;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "no {wanted} in {text}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+
+    // A retrained model written over the file goes live on SIGHUP, without a restart.
+    save_shipped_model_as(&model, "reload-b");
+    hangup(&server);
+    metrics_show("modgate_model_reloads_total{outcome=\"loaded\"} 1").await;
+    let metrics = metrics_show("modgate_model_info{version=\"reload-b\"} 1").await;
+    assert!(!metrics.contains("reload-a"), "one model in use: {metrics}");
+    let after = client
+        .moderate(comment("m1", "Bài viết rất hay"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.model_version, "reload-b");
+    // A decision made before keeps the model that made it.
+    let resent = client
+        .moderate(comment("m0", "Bài viết rất hay"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (resent.moderation_id.as_str(), resent.model_version.as_str()),
+        (first.moderation_id.as_str(), "reload-a")
+    );
+
+    // A file that does not load (here: not the bytes its checksum names) changes nothing:
+    // the server keeps serving with the model it has.
+    std::fs::write(&model, b"not a model").unwrap();
+    hangup(&server);
+    metrics_show("modgate_model_reloads_total{outcome=\"failed\"} 1").await;
+    assert!(server.child.try_wait().unwrap().is_none(), "still running");
+    let still = client
+        .moderate(comment("m2", "Cảm ơn tác giả"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(still.model_version, "reload-b");
 }
 
 #[test]

@@ -45,6 +45,11 @@ struct ModelLabels {
     version: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    outcome: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     decisions: Family<DecisionLabels, Counter>,
@@ -52,6 +57,7 @@ pub struct Metrics {
     stage_seconds: Family<StageLabels, Histogram>,
     rpcs: Family<RpcLabels, Counter>,
     model: Family<ModelLabels, Gauge>,
+    model_reloads: Family<ReloadLabels, Counter>,
     webhooks: Family<WebhookLabels, Counter>,
     spooled: Gauge,
 }
@@ -92,6 +98,12 @@ impl Metrics {
         registry.register("rpcs", "Finished RPCs by method and status code", rpcs.clone());
         let model = Family::<ModelLabels, Gauge>::default();
         registry.register("model_info", "The loaded classifier model (value 1)", model.clone());
+        let model_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "model_reloads",
+            "Model reloads asked for with SIGHUP, by outcome (loaded, failed)",
+            model_reloads.clone(),
+        );
         let webhooks = Family::<WebhookLabels, Counter>::default();
         registry.register(
             "webhook_attempts",
@@ -111,6 +123,7 @@ impl Metrics {
             stage_seconds,
             rpcs,
             model,
+            model_reloads,
             webhooks,
             spooled,
         }
@@ -171,6 +184,15 @@ impl Metrics {
             .set(1);
     }
 
+    /// One reload attempt: "loaded" or "failed" (the model in use stayed).
+    pub fn model_reload(&self, outcome: &'static str) {
+        self.model_reloads
+            .get_or_create(&ReloadLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
@@ -222,6 +244,8 @@ mod tests {
         m.webhook("news", "failed");
         m.webhook("news", "delivered");
         m.spooled(3);
+        m.model_loaded("v2");
+        m.model_reload("loaded");
         let text = m.render();
         assert!(
             text.contains("modgate_webhook_attempts_total{site=\"news\",outcome=\"failed\"} 1"),
@@ -237,7 +261,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("modgate_stage_seconds_bucket{le="), "{text}");
-        assert!(text.contains("modgate_model_info{version=\"v1\"} 1"), "{text}");
+        // A reload replaces the version label: one model is in use at a time.
+        assert!(text.contains("modgate_model_info{version=\"v2\"} 1"), "{text}");
+        assert!(!text.contains("version=\"v1\""), "{text}");
+        assert!(
+            text.contains("modgate_model_reloads_total{outcome=\"loaded\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("modgate_rpcs_total{method=\"Moderate\",code=\"Ok\"} 1"),
             "{text}"

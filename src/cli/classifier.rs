@@ -51,7 +51,8 @@ pub struct EvalArgs {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// JSONL files or folders of them (searched recursively). Files named dev.jsonl are
-    /// used for thresholds and metrics, test.jsonl files are ignored, the rest is trained on.
+    /// held out for the metrics printed at the end (thresholds come from the training rows'
+    /// out-of-fold scores), test.jsonl files are ignored, the rest is trained on.
     #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
     pub data: Vec<PathBuf>,
     /// Where to write the model; ".model" is added when the name has no extension, and a
