@@ -456,6 +456,7 @@ def main(argv=None) -> int:
     models_dir = out_dir / "models"
     sk_json = out_dir / "sklearn.json"
     datasets = skb.discover_datasets(args.data, only)
+    folders = skb.dataset_folders(args.data)
 
     # ---- sklearn: train (or reuse) and evaluate on dev
     reuse = args.skip_sklearn_train and skb.models_exist(models_dir) and sk_json.is_file()
@@ -477,7 +478,7 @@ def main(argv=None) -> int:
     mg_all: dict = {}
     warnings: list[str] = []
     for name in datasets:
-        dev = args.data / name / "dev.jsonl"
+        dev = folders[name] / "dev.jsonl"
         print(f"modgate eval {name} ...", file=sys.stderr, flush=True)
         scores = out_dir / f"{name}_dev_modgate_scores.jsonl" if name == "vispamreviews" else None
         res = run_modgate_eval(args.modgate, args.model, dev, args.timeout, scores)

@@ -59,6 +59,8 @@ def main() -> int:
     if not dev_files:
         print(f"no */dev.jsonl in {args.data}: this benchmark needs the labelled datasets (../shared/data)", file=sys.stderr)
         return 2
+    # modgate's own labelled comments (models/seed/README.md), scored like the public sets.
+    dev_files += sorted((REPO / "models" / "seed").glob("*/dev.jsonl"))
     datasets = {}
     for path in dev_files:
         rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]

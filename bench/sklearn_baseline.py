@@ -46,6 +46,10 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 # The data lives next to the repository checkout: <repo>/../shared/data.
 DEFAULT_DATA = BENCH_DIR.parent.parent / "shared" / "data"
+# modgate's own labelled comments (models/seed/README.md): the shipped model trains on them
+# beside the public datasets, so the baseline does too, and their dev split is scored like
+# any other. Not needed: absent, the public datasets alone are used.
+SEED_DATA = BENCH_DIR.parent / "models" / "seed"
 DEFAULT_OUT = BENCH_DIR / "out" / "sklearn.json"
 DEFAULT_MODELS_DIR = BENCH_DIR / "out" / "models"
 
@@ -146,11 +150,24 @@ def spam_negative_rows(datasets: dict, spam_texts: list[str]) -> list[str]:
     ]
 
 
-def discover_datasets(data_dir: Path, only: list[str] | None) -> dict[str, dict]:
+def dataset_folders(data_dir: Path, seed_dir: Path | None = SEED_DATA) -> dict[str, Path]:
+    """{name: folder} of every dataset with a dev.jsonl in `data_dir`, and in `seed_dir`."""
+    folders = {}
+    for root in [data_dir] + ([seed_dir] if seed_dir is not None and seed_dir.is_dir() else []):
+        for p in sorted(root.iterdir()):
+            if (p / "dev.jsonl").is_file():
+                folders.setdefault(p.name, p)
+    return dict(sorted(folders.items()))
+
+
+def discover_datasets(data_dir: Path, only: list[str] | None, seed_dir: Path | None = SEED_DATA) -> dict[str, dict]:
     """Return {name: {"train": rows, "dev": rows, "task": ..., "lang": ...}} for each dataset folder."""
     if not data_dir.is_dir():
         data_missing_exit(data_dir)
-    names = sorted(p.name for p in data_dir.iterdir() if (p / "dev.jsonl").is_file())
+    if not any((p / "dev.jsonl").is_file() for p in data_dir.iterdir()):
+        data_missing_exit(data_dir)
+    folders = dataset_folders(data_dir, seed_dir)
+    names = list(folders)
     if not names:
         data_missing_exit(data_dir)
     if only:
@@ -164,10 +181,10 @@ def discover_datasets(data_dir: Path, only: list[str] | None) -> dict[str, dict]
     # `modgate train` leave such rows out of training with the same key, so the dev
     # numbers measure generalisation and both models learn from the same rows.
     dev_keys = set()
-    for name in sorted(p.name for p in data_dir.iterdir() if (p / "dev.jsonl").is_file()):
-        dev_keys.update(duplicate_key(r["text"]) for r in read_jsonl(data_dir / name / "dev.jsonl"))
+    for folder in folders.values():
+        dev_keys.update(duplicate_key(r["text"]) for r in read_jsonl(folder / "dev.jsonl"))
     for name in names:
-        folder = data_dir / name
+        folder = folders[name]
         train = read_jsonl(folder / "train.jsonl") if (folder / "train.jsonl").is_file() else []
         train = [r for r in train if duplicate_key(r["text"]) not in dev_keys]
         # Opinion spam that is not comment spam: left out by `modgate train` too.

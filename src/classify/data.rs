@@ -191,7 +191,8 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Example>, DataError> {
 pub struct DataFiles {
     /// Files to learn from: every `.jsonl` file except those named `dev.jsonl` or `test.jsonl`.
     pub train: Vec<PathBuf>,
-    /// `dev.jsonl` files: metrics and threshold tuning.
+    /// `dev.jsonl` files: held out for the metrics (thresholds come from the training
+    /// rows' out-of-fold scores).
     pub dev: Vec<PathBuf>,
 }
 
