@@ -94,6 +94,14 @@ fn save_shipped_model_as(path: &std::path::Path, version: &str) {
     model.save(path).unwrap();
 }
 
+async fn decide(
+    client: &mut modgate::api::proto::moderation_client::ModerationClient<tonic::transport::Channel>,
+    id: &str,
+    text: &str,
+) -> modgate::api::proto::ModerateResponse {
+    client.moderate(comment(id, text)).await.unwrap().into_inner()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -119,11 +127,7 @@ async fn sighup_reloads_the_model_file_and_a_bad_file_keeps_the_model_in_use() {
     .unwrap();
     let mut server = ServerProcess::start(&config, &dir.path().join("data"));
     let mut client = connect(server.addr).await;
-    let first = client
-        .moderate(comment("m0", "Bài viết rất hay"))
-        .await
-        .unwrap()
-        .into_inner();
+    let first = decide(&mut client, "m0", "Bài viết rất hay").await;
     assert_eq!(first.model_version, "reload-a");
 
     let hangup = |server: &ServerProcess| {
@@ -151,18 +155,10 @@ async fn sighup_reloads_the_model_file_and_a_bad_file_keeps_the_model_in_use() {
     metrics_show("modgate_model_reloads_total{outcome=\"loaded\"} 1").await;
     let metrics = metrics_show("modgate_model_info{version=\"reload-b\"} 1").await;
     assert!(!metrics.contains("reload-a"), "one model in use: {metrics}");
-    let after = client
-        .moderate(comment("m1", "Bài viết rất hay"))
-        .await
-        .unwrap()
-        .into_inner();
+    let after = decide(&mut client, "m1", "Bài viết rất hay").await;
     assert_eq!(after.model_version, "reload-b");
     // A decision made before keeps the model that made it.
-    let resent = client
-        .moderate(comment("m0", "Bài viết rất hay"))
-        .await
-        .unwrap()
-        .into_inner();
+    let resent = decide(&mut client, "m0", "Bài viết rất hay").await;
     assert_eq!(
         (resent.moderation_id.as_str(), resent.model_version.as_str()),
         (first.moderation_id.as_str(), "reload-a")
@@ -174,11 +170,7 @@ async fn sighup_reloads_the_model_file_and_a_bad_file_keeps_the_model_in_use() {
     hangup(&server);
     metrics_show("modgate_model_reloads_total{outcome=\"failed\"} 1").await;
     assert!(server.child.try_wait().unwrap().is_none(), "still running");
-    let still = client
-        .moderate(comment("m2", "Cảm ơn tác giả"))
-        .await
-        .unwrap()
-        .into_inner();
+    let still = decide(&mut client, "m2", "Cảm ơn tác giả").await;
     assert_eq!(still.model_version, "reload-b");
 }
 
