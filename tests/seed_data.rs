@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use modgate::classify::data::{Label, Task, discover, read_jsonl};
 
+const SPAM_KINDS: [&str; 7] = ["gambling", "loan", "scam", "channel", "job", "service", "other"];
+
 fn seed_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/seed")
 }
@@ -45,6 +47,14 @@ fn the_seed_comments_are_a_spam_set_with_a_held_out_dev_split() {
                 "{}: spam rows, and only they, name their kind",
                 row.id
             );
+            // The kinds models/seed/README.md counts; a typo would hide a row from its table.
+            if let Some(kind) = &row.spam_type {
+                assert!(
+                    SPAM_KINDS.contains(&kind.as_str()),
+                    "{}: unknown spam_type {kind:?}",
+                    row.id
+                );
+            }
             assert!(!row.text.trim().is_empty(), "{}", row.id);
         }
     }
