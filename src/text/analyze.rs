@@ -355,9 +355,16 @@ impl TextAnalysis {
             {
                 end -= 1;
             }
-            let core: String = chars[start..end].iter().collect();
+            // A sentence's last word ("nay.") gets here for its period; what is left of it
+            // without one of these cannot be an address (see `address_kind`).
+            let trimmed = &chars[start..end];
+            let kind = if trimmed.iter().any(|&c| matches!(c, '.' | '@' | ':' | '<')) {
+                address_kind(&trimmed.iter().collect::<String>())
+            } else {
+                None
+            };
             let span = chunk.start + start..chunk.start + end;
-            if let Some(kind) = address_kind(&core) {
+            if let Some(kind) = kind {
                 match kind {
                     AddressKind::Email => {
                         self.counts.emails += 1;
@@ -1107,6 +1114,9 @@ const LINK_TLDS: &[&str] = &[
     "so",
 ];
 
+/// What `core` (a chunk with the prose around it trimmed) is, if an address. Every address
+/// it recognises holds a '.', '@', ':' or '<' ("<url>", "://", "www.", e-mail, "word.tld"),
+/// which lets `chunk` skip the rest.
 fn address_kind(core: &str) -> Option<AddressKind> {
     if core == "<url>" {
         return Some(AddressKind::Link(String::new()));
