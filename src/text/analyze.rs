@@ -13,12 +13,13 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 use super::fold::{
     fold_char, is_combining_mark, is_letter, is_letter_or_digit, is_upper, is_vietnamese_letter, strip_diacritics,
+    unified_spelling,
 };
 use super::teencode;
 
 /// Bumped whenever a change here would change the features of some text, so a model
 /// trained with an older normalizer is refused instead of silently mis-scoring.
-pub const NORMALIZER_VERSION: u32 = 5;
+pub const NORMALIZER_VERSION: u32 = 6;
 
 /// What a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -536,7 +537,13 @@ impl TextAnalysis {
 
     fn push_token(&mut self, kind: TokenKind, toned: &[char], plain: &[char], folded_span: Range<usize>) {
         let toned_start = self.toned.len() as u32;
-        self.toned.extend(toned.iter());
+        match (kind == TokenKind::Word).then(|| unified_spelling(toned)).flatten() {
+            Some(end) => {
+                self.toned.extend(toned[..toned.len() - 2].iter());
+                self.toned.extend(end);
+            }
+            None => self.toned.extend(toned.iter()),
+        }
         let toned_range = toned_start..self.toned.len() as u32;
         let plain_start = self.plain.len() as u32;
         let plain_word_start = self.plain.len();
@@ -654,6 +661,10 @@ impl TextAnalysis {
                     squash_into(letters[syllable].iter().copied(), &mut toned);
                     let mut plain: Vec<char> = Vec::new();
                     squash_into(toned.iter().copied().filter_map(strip_diacritics), &mut plain);
+                    if let Some(end) = unified_spelling(&toned) {
+                        let n = toned.len();
+                        toned[n - 2..].copy_from_slice(&end);
+                    }
                     let toned_start = self.toned.len() as u32;
                     self.toned.extend(toned.iter());
                     let plain_start = self.plain.len() as u32;
@@ -1500,6 +1511,21 @@ mod tests {
     fn teencode_expands_in_the_plain_view_only() {
         assert_eq!(plain_words("ko dc j"), ["khong", "duoc", "gi"]);
         assert_eq!(words("ko dc j"), ["ko", "dc", "j"]);
+    }
+
+    #[test]
+    fn both_spellings_of_a_word_read_as_one() {
+        // Old and new tone placement, and "y" or "i": one word in every view.
+        assert_eq!(words("Hoà bình, khoẻ không"), words("Hòa bình, khỏe không"));
+        assert_eq!(words("lý do kỹ thuật Thuỷ"), ["lí", "do", "kĩ", "thuật", "thủy"]);
+        assert_eq!(words("l ý d o"), words("lí do"));
+        assert_eq!(plain_words("lý ly lí li"), ["li", "li", "li", "li"]);
+        assert_eq!(plain_words("hoà hòa hoa"), ["hoa", "hoa", "hoa"]);
+        assert_eq!(compact("kỹ sư"), compact("ki su"));
+        // "mỹ" keeps its "y" in the plain view, where it meets the English "my".
+        assert_eq!(plain_words("mỹ my"), ["my", "my"]);
+        let surface = |text: &str| TextAnalysis::of(text).surface().iter().collect::<String>();
+        assert_eq!(surface("Hoà bình!"), "hòa bình!");
     }
 
     #[test]

@@ -427,6 +427,21 @@ mod tests {
     }
 
     #[test]
+    fn both_spellings_of_a_word_give_the_same_features() {
+        // Keyboards put the tone of "hoà"/"hòa" in either place, and both "lý" and "lí" are
+        // right: which one a reader types must not change the score.
+        let spec = FeatureSpec::default();
+        assert_eq!(
+            indices("Chúc cả nhà hoà thuận, mạnh khoẻ, như ý. Thuỷ", &spec).groups,
+            indices("Chúc cả nhà hòa thuận, mạnh khỏe, như ý. Thủy", &spec).groups
+        );
+        assert_eq!(
+            indices("lý do, kỹ sư", &spec).groups,
+            indices("lí do, kĩ sư", &spec).groups
+        );
+    }
+
+    #[test]
     fn names_cover_both_views_pairs_and_char_ngrams() {
         let spec = FeatureSpec {
             char_ngram_min: 3,

@@ -320,6 +320,80 @@ pub fn is_vietnamese_letter(c: char) -> bool {
         )
 }
 
+/// The five tone marks on the vowels whose tone two spellings of one word put in
+/// different places, in the order huyền, sắc, hỏi, ngã, nặng.
+const TONED_VOWELS: [(char, [char; 5]); 6] = [
+    ('a', ['à', 'á', 'ả', 'ã', 'ạ']),
+    ('e', ['è', 'é', 'ẻ', 'ẽ', 'ẹ']),
+    ('i', ['ì', 'í', 'ỉ', 'ĩ', 'ị']),
+    ('o', ['ò', 'ó', 'ỏ', 'õ', 'ọ']),
+    ('u', ['ù', 'ú', 'ủ', 'ũ', 'ụ']),
+    ('y', ['ỳ', 'ý', 'ỷ', 'ỹ', 'ỵ']),
+];
+
+/// The vowel without its tone mark, and which tone it had; `None` for any other letter.
+fn split_tone(c: char) -> Option<(char, usize)> {
+    TONED_VOWELS
+        .iter()
+        .find_map(|&(base, toned)| toned.iter().position(|&t| t == c).map(|tone| (base, tone)))
+}
+
+fn with_tone(base: char, tone: usize) -> char {
+    TONED_VOWELS
+        .iter()
+        .find(|&&(b, _)| b == base)
+        .map_or(base, |&(_, toned)| toned[tone])
+}
+
+/// Letters that start a Vietnamese syllable without being vowels (the onsets "ch", "ngh",
+/// "th"... are made of these). "q" is not among them: its "u" belongs to the onset.
+fn is_onset_consonant(c: char) -> bool {
+    matches!(
+        c,
+        'b' | 'c' | 'd' | 'đ' | 'g' | 'h' | 'k' | 'l' | 'm' | 'n' | 'p' | 'r' | 's' | 't' | 'v' | 'x'
+    )
+}
+
+/// One spelling for the Vietnamese words that are written two ways, with the same sound
+/// and meaning, both in wide use (counted in the training data: "hòa" 289 and "hoà" 294,
+/// "khỏe" 502 and "khoẻ" 224, "lý" 1,381 and "lí" 466, "kỹ" 479 and "kĩ" 342):
+///
+/// - the tone of an open syllable ending in "oa", "oe" or "uy" goes on its first vowel
+///   ("hoà" -> "hòa", "khoẻ" -> "khỏe", "thuỷ" -> "thủy"), and after "q" on the "y"
+///   ("qúy" -> "quý"), where the "u" belongs to the onset;
+/// - a toned "y" that is a syllable's only vowel after its onset is written "i"
+///   ("lý" -> "lí", "kỹ" -> "kĩ", "mỹ" -> "mĩ"). An untoned "y" stays ("my", "by" are
+///   English words too).
+///
+/// `word` is one folded, lowercase word. Returns the replacement of its last two letters
+/// when its spelling changes: both rules only touch the end of a word, and never its length.
+pub fn unified_spelling(word: &[char]) -> Option<[char; 2]> {
+    let n = word.len();
+    if n < 2 {
+        return None;
+    }
+    let (first, last) = (word[n - 2], word[n - 1]);
+    let before = if n >= 3 { Some(word[n - 3]) } else { None };
+    // Every toned vowel is outside ASCII: most words are done here.
+    if last.is_ascii() && before != Some('q') {
+        return None;
+    }
+    if before == Some('q') {
+        return match (split_tone(first), last) {
+            (Some(('u', tone)), 'y') => Some(['u', with_tone('y', tone)]),
+            _ => None,
+        };
+    }
+    let (last_base, tone) = split_tone(last)?;
+    if matches!((first, last_base), ('o', 'a') | ('o', 'e') | ('u', 'y')) && before.is_none_or(is_onset_consonant) {
+        return Some([with_tone(first, tone), last_base]);
+    }
+    if last_base == 'y' && word[..n - 1].iter().all(|&c| is_onset_consonant(c)) {
+        return Some([first, with_tone('i', tone)]);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +440,55 @@ mod tests {
         assert_eq!(plain, "dep troi uon day");
         assert_eq!(strip_diacritics('\u{0301}'), None);
         assert_eq!(strip_diacritics('😀'), Some('😀'));
+    }
+
+    fn unified(word: &str) -> String {
+        let mut chars: Vec<char> = word.chars().collect();
+        if let Some(end) = unified_spelling(&chars) {
+            let n = chars.len();
+            chars[n - 2..].copy_from_slice(&end);
+        }
+        chars.into_iter().collect()
+    }
+
+    #[test]
+    fn both_spellings_of_a_word_become_one() {
+        for (variant, unified_form) in [
+            ("hoà", "hòa"),
+            ("hòa", "hòa"),
+            ("khoẻ", "khỏe"),
+            ("thuỷ", "thủy"),
+            ("toà", "tòa"),
+            ("hoạ", "họa"),
+            ("xoá", "xóa"),
+            ("uỷ", "ủy"),
+            ("tuỳ", "tùy"),
+            ("oà", "òa"),
+            ("lý", "lí"),
+            ("lí", "lí"),
+            ("kỹ", "kĩ"),
+            ("mỹ", "mĩ"),
+            ("sỹ", "sĩ"),
+            ("tỷ", "tỉ"),
+            ("kỳ", "kì"),
+            ("qúy", "quý"),
+            ("quý", "quý"),
+        ] {
+            assert_eq!(unified(variant), unified_form, "{variant}");
+        }
+    }
+
+    #[test]
+    fn words_with_one_spelling_are_left_alone() {
+        // A final consonant fixes the tone's place ("hoàng", "thuyền"); "uy" after "q" has
+        // its tone on the "y" in both spellings; "ý" alone has no onset to write "i" after;
+        // an untoned "y" can be English; three vowels ("ngoài", "khuya") are not the pair.
+        for word in [
+            "hoàng", "thuyền", "quỷ", "quý", "ý", "my", "by", "hy", "ngoài", "khuya", "của", "mùa", "hoa", "nguyễn",
+            "lúa", "tủa", "úy",
+        ] {
+            assert_eq!(unified(word), word);
+        }
     }
 
     #[test]

@@ -48,6 +48,13 @@ pub fn expand(plain_token: &str) -> Option<&'static str> {
         "hnay" | "hnai" => "hom nay",
         "hqua" => "hom qua",
         "ngdep" => "nguoi dep",
+        // Not shorthand but one word spelled two ways, "i" or "y" ("lý"/"lí", "kỹ"/"kĩ"):
+        // the toned view writes it with "i" (`fold::unified_spelling`), and so does the
+        // plain view, accented or not. Not "my" or "hy": English has "my" and "hi".
+        "ky" => "ki",
+        "ly" => "li",
+        "sy" => "si",
+        "ty" => "ti",
         _ => return None,
     })
 }
@@ -64,6 +71,8 @@ mod tests {
         assert_eq!(expand("dc"), Some("duoc"));
         assert_eq!(expand("dk"), Some("duoc"));
         assert_eq!(expand("j"), Some("gi"));
+        assert_eq!(expand("ly"), Some("li"));
+        assert_eq!(expand("my"), None);
     }
 
     #[test]
