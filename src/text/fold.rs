@@ -492,6 +492,35 @@ mod tests {
     }
 
     #[test]
+    fn unified_spelling_is_stable_and_keeps_the_letters() {
+        // Every onset, vowel pair and tone: unifying twice is unifying once, and only the
+        // tone's place or the i/y letter changes, never the letters without diacritics.
+        let onsets = [
+            "", "b", "ch", "d", "đ", "gh", "h", "kh", "l", "m", "ngh", "q", "th", "tr", "x",
+        ];
+        let mut vowels: Vec<String> = TONED_VOWELS.iter().map(|&(b, _)| b.to_string()).collect();
+        for &(_, toned) in &TONED_VOWELS {
+            vowels.extend(toned.iter().map(char::to_string));
+        }
+        let plain = |w: &str| w.chars().filter_map(strip_diacritics).collect::<String>();
+        for onset in onsets {
+            for first in &vowels {
+                for last in vowels.iter().chain(std::iter::once(&String::new())) {
+                    let word = format!("{onset}{first}{last}");
+                    let once = unified(&word);
+                    assert_eq!(unified(&once), once, "{word}");
+                    assert_eq!(once.chars().count(), word.chars().count(), "{word}");
+                    let (before, after) = (plain(&word), plain(&once));
+                    assert!(
+                        after == before || after == before.replacen('y', "i", 1) && before.ends_with('y'),
+                        "{word} -> {once}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn recognises_vietnamese_only_letters() {
         assert!(is_vietnamese_letter('ệ'));
         assert!(is_vietnamese_letter('đ'));
