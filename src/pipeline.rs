@@ -782,6 +782,17 @@ mod tests {
     }
 
     #[test]
+    fn a_term_matches_both_spellings_of_its_words() {
+        // A site that lists "thuỷ điện" meant "thủy điện" too; "lý" and "lí" are one word.
+        for text in ["dự án thủy điện", "dự án thuỷ điện", "du an thuy dien"] {
+            assert_eq!(matched(text, &["thuỷ điện"]), ["contains \"thuỷ điện\""], "{text}");
+        }
+        assert_eq!(matched("vay kí quỹ", &["ký quỹ"]).len(), 1);
+        // A different tone is a different word still: "thùy" is not "thủy".
+        assert!(matched("dự án thùy điện", &["thuỷ điện"]).is_empty());
+    }
+
+    #[test]
     fn terms_do_not_match_across_unrelated_words_or_inside_other_words() {
         // "cai" in "cái nhà" order, and "nha" + "cai" spread over other words, are not the term.
         assert!(matched("cái nhà này đẹp", &["nhà cái"]).is_empty());
