@@ -3,8 +3,6 @@
 Runs under pytest or on its own (`python bench/test_default_actions.py`).
 """
 
-import stat
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -29,14 +27,7 @@ def test_cells_read_approve_hold_reject_of_n():
 
 
 def test_a_missing_data_folder_is_named():
-    with tempfile.TemporaryDirectory() as tmp:
-        result = subprocess.run(
-            [sys.executable, str(Path(da.__file__)), "--model", "m.model", "--data", tmp],
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 2
-        assert tmp in result.stderr and "../shared/data" in result.stderr
+    plain_tests.assert_names_a_missing_data_folder(da.__file__)
 
 
 def test_end_to_end_with_a_fake_modgate():
@@ -47,22 +38,11 @@ def test_end_to_end_with_a_fake_modgate():
             '{"text": "buy now", "label": "spam"}\n{"text": "nice article", "label": "ham"}\n',
             encoding="utf-8",
         )
-        fake = tmp / "modgate"
         # Rejects what mentions buying, approves the rest, as `check --json` would say it.
-        fake.write_text(
-            "#!/usr/bin/env python3\n"
-            "import json, sys\n"
-            "text = sys.stdin.read()\n"
-            "print(json.dumps({'suggested': 'reject' if 'buy' in text else 'approve'}))\n"
-            "sys.exit(1 if 'buy' in text else 0)\n",
-            encoding="utf-8",
+        fake = plain_tests.fake_check_modgate(
+            tmp, "{'suggested': 'reject' if 'buy' in text else 'approve'}", exit_code="1 if 'buy' in text else 0"
         )
-        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-        result = subprocess.run(
-            [sys.executable, str(Path(da.__file__)), "--model", "m.model", "--data", str(tmp), "--modgate", str(fake)],
-            capture_output=True,
-            text=True,
-        )
+        result = plain_tests.run_script(da.__file__, "--model", "m.model", "--data", str(tmp), "--modgate", str(fake))
         assert result.returncode == 0, result.stderr
         assert "| toy | m.model | 1 / 0 / 0 of 1 | 0 / 0 / 1 of 1 |" in result.stdout, result.stdout
 

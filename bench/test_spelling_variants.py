@@ -3,8 +3,6 @@
 Runs under pytest or on its own (`python bench/test_spelling_variants.py`).
 """
 
-import stat
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,14 +30,7 @@ def test_decomposed_input_is_read_as_composed():
 
 
 def test_a_missing_data_folder_is_named():
-    with tempfile.TemporaryDirectory() as tmp:
-        result = subprocess.run(
-            [sys.executable, str(Path(sv.__file__)), "--model", "m.model", "--data", tmp],
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 2
-        assert tmp in result.stderr and "../shared/data" in result.stderr
+    plain_tests.assert_names_a_missing_data_folder(sv.__file__)
 
 
 def test_one_binary_per_model_or_one_for_all():
@@ -63,23 +54,13 @@ def test_end_to_end_with_a_fake_modgate():
             '{"text": "nothing to respell", "label": "ham", "lang": "en"}\n',
             encoding="utf-8",
         )
-        fake = tmp / "modgate"
         # Holds text with the new-style "oà" only: a model that reads the two spellings apart.
-        fake.write_text(
-            "#!/usr/bin/env python3\n"
-            "import json, sys\n"
-            "text = sys.stdin.read()\n"
-            "spam = 0.9 if 'oà' in text else 0.1\n"
-            "print(json.dumps({'suggested': 'hold' if spam > 0.5 else 'approve',\n"
-            "                  'scores': {'spam': spam, 'abuse': 0.0, 'hate': 0.0}}))\n",
-            encoding="utf-8",
+        fake = plain_tests.fake_check_modgate(
+            tmp,
+            "{'suggested': 'hold' if 'oà' in text else 'approve',"
+            " 'scores': {'spam': 0.9 if 'oà' in text else 0.1, 'abuse': 0.0, 'hate': 0.0}}",
         )
-        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-        result = subprocess.run(
-            [sys.executable, str(Path(sv.__file__)), "--model", "m.model", "--data", str(tmp), "--modgate", str(fake)],
-            capture_output=True,
-            text=True,
-        )
+        result = plain_tests.run_script(sv.__file__, "--model", "m.model", "--data", str(tmp), "--modgate", str(fake))
         assert result.returncode == 0, result.stderr
         # Two rows respelled, one changed action; shifts 0.8/3 and 0 average to 0.1333.
         assert "| toy | 2 | m.model | 1 | 0.1333 |" in result.stdout, result.stdout
