@@ -16,6 +16,10 @@ Variants
   lookalike         per word: Latin a e o p c x y i -> Cyrillic а е о р с х у і
   mixed             per word: 2 distinct word-level disguises; and, for half the
                     comments, strip_diacritics first
+  phone             per Vietnamese mobile number (0912 345 678, +84 912 345 678):
+                    written one of the ways ads slip past phone filters, chosen per
+                    number: (+84) 912 345 678, 09*12*34*56*78, or O912.345.67l
+                    (a letter for a digit); text without such a number is unchanged
 
 Word-level disguises are applied to each word (a run of letters) of 3+ letters
 with probability --prob (0.5): real spammers disguise the trigger words, not
@@ -138,7 +142,35 @@ TEXT_TRANSFORMS = {
     "strip_diacritics": strip_diacritics,
     "upper": upper,
 }
-VARIANTS = ["strip_diacritics", "dots", "spaces", "leet", "repeat", "upper", "lookalike", "mixed"]
+VARIANTS = ["strip_diacritics", "dots", "spaces", "leet", "repeat", "upper", "lookalike", "mixed", "phone"]
+
+# A Vietnamese mobile number as ads write it: 0 or the country code, then nine digits,
+# optionally grouped by spaces, dots or dashes.
+PHONE_RE = re.compile(r"(?<![\w+])(?:\+84|84|0)(?:[ .\-]?\d){9}(?![\w])")
+PHONE_STYLES = ["international", "asterisks", "letters"]
+
+
+def disguise_phone(number: str, style: str) -> str:
+    """One mobile number ("0912 345 678", "+84912345678") written in a disguise."""
+    digits = re.sub(r"\D", "", number)
+    national = digits[2:] if digits.startswith("84") else digits[1:]
+    if style == "international":
+        return "(+84) " + " ".join(national[k:k + 3] for k in range(0, len(national), 3))
+    local = "0" + national
+    if style == "asterisks":
+        return "*".join(local[k:k + 2] for k in range(0, len(local), 2))
+    if style == "letters":
+        # O for the leading 0, and l or O for the last 1 or 0 after it: two letters at most.
+        grouped = f"O{local[1:4]}.{local[4:7]}.{local[7:]}"
+        for k in range(len(grouped) - 1, 0, -1):
+            if grouped[k] in "01":
+                return grouped[:k] + ("l" if grouped[k] == "1" else "O") + grouped[k + 1:]
+        return grouped
+    raise ValueError(f"unknown phone style {style!r}")
+
+
+def disguise_phones(text: str, rng: random.Random) -> str:
+    return PHONE_RE.sub(lambda m: disguise_phone(m.group(0), rng.choice(PHONE_STYLES)), text)
 
 
 # ------------------------------------------------------------ applying to text
@@ -189,6 +221,8 @@ def transform_text(
     text = unicodedata.normalize("NFC", text)  # so "à" is one letter, as the word regex expects
     if variant in TEXT_TRANSFORMS:
         return TEXT_TRANSFORMS[variant](text)
+    if variant == "phone":
+        return disguise_phones(text, rng)
     if variant in WORD_TRANSFORMS:
         return _map_words(text, rng, select, WORD_TRANSFORMS[variant], prob)
     # mixed

@@ -131,6 +131,28 @@ def test_same_words_picked_across_variants():
         assert " ".join(w) in picked["spaces"]
 
 
+def test_phone_numbers_get_each_disguise():
+    for number in ("0912 345 678", "0912.345.678", "+84912345678", "84 912 345 678"):
+        assert ob.disguise_phone(number, "international") == "(+84) 912 345 678"
+        assert ob.disguise_phone(number, "asterisks") == "09*12*34*56*78"
+        assert ob.disguise_phone(number, "letters") == "O9l2.345.678"
+    # The last 0 or 1 becomes a letter, whichever it is.
+    assert ob.disguise_phone("0987 654 300", "letters") == "O987.654.30O"
+
+
+def test_phone_variant_leaves_other_numbers_alone():
+    rng, sel = ob.row_rngs(42, "phone", "r")
+    text = "giá 150.000 đồng, năm 2024, ngày 20/11/2026, mã 12345678901"
+    assert ob.transform_text(text, "phone", rng, 0.5, sel) == text
+    rows = [{"id": f"p-{i}", "text": f"Vay nhanh lh 0912345678 hoặc 0987.654.321 ({i})", "label": "spam"} for i in range(30)]
+    out = [r["text"] for r in ob.obfuscate_rows(rows, "phone", seed=42)]
+    assert all("0912345678" not in t and "0987.654.321" not in t for t in out)
+    assert all(t.startswith("Vay nhanh lh ") for t in out)
+    # Each number draws its own style, and all three turn up.
+    for style in ("(+84) ", "*", "O9"):
+        assert any(style in t for t in out), style
+
+
 def test_file_roundtrip_keeps_schema():
     rows = [
         {"id": "d-dev-0", "text": "Mua ngay không thì hết", "label": "spam", "lang": "vi", "source": "d", "meta": {"k": 1}},

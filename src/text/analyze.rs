@@ -19,7 +19,7 @@ use super::teencode;
 
 /// Bumped whenever a change here would change the features of some text, so a model
 /// trained with an older normalizer is refused instead of silently mis-scoring.
-pub const NORMALIZER_VERSION: u32 = 6;
+pub const NORMALIZER_VERSION: u32 = 7;
 
 /// What a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,62 +248,77 @@ impl TextAnalysis {
         counts.digits = self.folded.iter().filter(|c| c.is_ascii_digit()).count() as u32;
     }
 
-    /// Phone numbers: digit groups joined by single spaces, dots, dashes or parentheses.
+    /// Phone numbers: digit groups joined by single spaces, dots, dashes, parentheses,
+    /// asterisks or underscores, or by a parenthesis and a space ("(+84) 912 345 678").
     /// Vietnamese numbers have 10 digits (mobile, leading 0) or 11 (landline 02x), or start
     /// with the country code 84; 1800/1900 are hotline prefixes; "+" starts an
-    /// international number of 8 to 15 digits (ITU-T E.164 allows at most 15).
+    /// international number of 8 to 15 digits (ITU-T E.164 allows at most 15). Up to two
+    /// letters may stand for digits beside a real digit, as advertisers write them to slip
+    /// past phone filters: "O912 345 678", "09l2345678".
     fn find_phone_numbers(&mut self) {
         self.phone_spans.clear();
         let chars = &self.folded;
         let n = chars.len();
+        let real_digit_at = |k: usize| k < n && chars[k].is_ascii_digit();
         let mut i = 0;
         while i < n {
             let c = chars[i];
-            let plus = c == '+' && i + 1 < n && chars[i + 1].is_ascii_digit();
-            let starts_number = c.is_ascii_digit() && (i == 0 || !is_letter_or_digit(chars[i - 1]));
+            let plus = c == '+' && real_digit_at(i + 1);
+            let starts_number = (i == 0 || !is_letter_or_digit(chars[i - 1]))
+                && (c.is_ascii_digit() || (stands_for_digit(c).is_some() && real_digit_at(i + 1)));
             if !(plus || starts_number) {
                 i += 1;
                 continue;
             }
             let mut j = if plus { i + 1 } else { i };
             let mut digits = 0usize;
+            let mut letters = 0usize;
             let mut prefix = [0u8; 4];
             let mut end = j;
+            // The longest run of whole groups that reads as a number: a hotline followed by
+            // "(0d)" is still the hotline.
+            let mut longest_phone = None;
+            let mut first_group_end = None;
             loop {
-                if j < n && chars[j].is_ascii_digit() {
+                let digit = if real_digit_at(j) {
+                    Some(chars[j] as u8)
+                } else if j < n && (real_digit_at(j + 1) || (j > 0 && real_digit_at(j - 1))) {
+                    stands_for_digit(chars[j])
+                } else {
+                    None
+                };
+                if let Some(digit) = digit {
                     if digits < 4 {
-                        prefix[digits] = chars[j] as u8;
+                        prefix[digits] = digit;
                     }
                     digits += 1;
+                    letters += usize::from(!chars[j].is_ascii_digit());
                     j += 1;
                     end = j;
-                } else if j + 1 < n
-                    && matches!(chars[j], ' ' | '.' | '-' | '(' | ')')
-                    && chars[j + 1].is_ascii_digit()
-                    // Two numbers in a row ("0912345678 0987654321") stay two numbers.
-                    && digits < 10
-                {
-                    j += 1;
+                    continue;
+                }
+                first_group_end.get_or_insert(end);
+                let glued_to_letter = end < n && is_letter(chars[end]);
+                if !glued_to_letter && letters <= 2 && is_phone_length(plus, prefix, digits) {
+                    longest_phone = Some(end);
+                }
+                let width = phone_separator(&chars[j..]);
+                // Two numbers in a row ("0912345678 0987654321") stay two numbers.
+                if width > 0 && real_digit_at(j + width) && digits < 10 {
+                    j += width;
                 } else {
                     break;
                 }
             }
-            let glued_to_letter = end < n && is_letter(chars[end]);
-            let is_phone = !glued_to_letter
-                && if plus {
-                    (8..=15).contains(&digits)
-                } else {
-                    match prefix {
-                        [b'0', ..] => (10..=11).contains(&digits),
-                        [b'8', b'4', ..] => (11..=12).contains(&digits),
-                        [b'1', b'8' | b'9', b'0', b'0'] => digits == 8 || digits == 10,
-                        _ => false,
-                    }
-                };
-            if is_phone {
-                self.phone_spans.push(i..end);
+            match longest_phone {
+                Some(phone_end) => {
+                    self.phone_spans.push(i..phone_end);
+                    i = phone_end;
+                }
+                // Not a number as a whole; one may start at its next group ("năm 2024
+                // 0912345678"). A scan stops after ten digits, so rescanning is cheap.
+                None => i = first_group_end.unwrap_or(end).max(i + 1),
             }
-            i = end.max(i + 1);
         }
     }
 
@@ -916,6 +931,41 @@ fn segment_syllables(letters: &[char]) -> Option<Vec<Range<usize>>> {
 }
 
 /// Tokens `from..=to` of a spelled-out run must be separated by whitespace only.
+/// The digit a letter stands for inside a phone number ("O" for 0, "l" or "I" for 1;
+/// both are lowercase once folded).
+fn stands_for_digit(c: char) -> Option<u8> {
+    match c {
+        'o' => Some(b'0'),
+        'l' | 'i' => Some(b'1'),
+        _ => None,
+    }
+}
+
+/// Whether `digits` digits starting with `prefix` make a whole phone number.
+fn is_phone_length(plus: bool, prefix: [u8; 4], digits: usize) -> bool {
+    if plus {
+        return (8..=15).contains(&digits);
+    }
+    match prefix {
+        [b'0', ..] => (10..=11).contains(&digits),
+        [b'8', b'4', ..] => (11..=12).contains(&digits),
+        [b'1', b'8' | b'9', b'0', b'0'] => digits == 8 || digits == 10,
+        _ => false,
+    }
+}
+
+/// How many characters at the start of `rest` separate two digit groups of a phone
+/// number: one space, dot, dash, parenthesis, asterisk or underscore, or a parenthesis
+/// beside a space ("(+84) 912", "028 (3822)"). Slashes and commas are not: they write
+/// dates and amounts ("20/11/2026", "10,000,000").
+fn phone_separator(rest: &[char]) -> usize {
+    match rest {
+        [')', ' ', ..] | [' ', '(', ..] => 2,
+        [' ' | '.' | '-' | '(' | ')' | '*' | '_', ..] => 1,
+        _ => 0,
+    }
+}
+
 fn whitespace_between(text: &str, tokens: &[Token], from: usize, to: usize) -> bool {
     if to == from {
         return true;
@@ -1540,12 +1590,34 @@ mod tests {
             "call +1 415 555 2671",
             "sdt:0912345678",
             "0️⃣9️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣",
+            "liên hệ (+84) 912 345 678",
+            "liên hệ (84) 912 345 678",
+            "liên hệ +84 (0) 912 345 678",
+            "bàn 028 (3822) 1234",
+            "zalo O912.345.678",
+            "zalo 09l2345678",
+            "zalo 0912 345 67I",
+            "lh 0912*345*678",
+            "lh 0912_345_678",
+            "năm 2024 0912345678",
+            "LH 18001091 (0d)",
         ] {
             let a = TextAnalysis::of(text);
             assert_eq!(a.counts().phones, 1, "{text}");
             assert!(a.tokens().iter().any(|t| t.kind == TokenKind::Phone), "{text}");
         }
-        for text in ["giá 150.000 đồng", "năm 2024", "ngày 20/11/2026", "mã 12345"] {
+        for text in [
+            "giá 150.000 đồng",
+            "năm 2024",
+            "ngày 20/11/2026",
+            "mã 12345",
+            "giá 10,000,000 đồng",
+            "lo 100 cái, i5 8250u",
+            // Three letters standing for digits are too many to be a disguise.
+            "zalo O9l2345l78",
+            // Letters stand for digits only beside a real one.
+            "o 912 345 678",
+        ] {
             assert_eq!(TextAnalysis::of(text).counts().phones, 0, "{text}");
         }
         assert_eq!(TextAnalysis::of("0912345678 0987654321").counts().phones, 2);
