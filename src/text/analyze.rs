@@ -264,8 +264,8 @@ impl TextAnalysis {
         while i < n {
             let c = chars[i];
             let plus = c == '+' && real_digit_at(i + 1);
-            let starts_number = (i == 0 || !is_letter_or_digit(chars[i - 1]))
-                && (c.is_ascii_digit() || (stands_for_digit(c).is_some() && real_digit_at(i + 1)));
+            let starts_number = (c.is_ascii_digit() || (stands_for_digit(c).is_some() && real_digit_at(i + 1)))
+                && (i == 0 || !is_letter_or_digit(chars[i - 1]));
             if !(plus || starts_number) {
                 i += 1;
                 continue;
