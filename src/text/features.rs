@@ -442,6 +442,25 @@ mod tests {
     }
 
     #[test]
+    fn a_phone_number_in_disguise_gives_the_word_features_of_a_plain_one() {
+        // The word views hold a placeholder for every phone number, so the evidence that
+        // an ad gives a number does not depend on how the number is written; the compact
+        // view, made of words only, is the same too. The surface keeps what was typed.
+        let spec = FeatureSpec::default();
+        let plain = indices("Vay nhanh lh zalo 0912 345 678 nhé", &spec);
+        for disguised in [
+            "Vay nhanh lh zalo (+84) 912 345 678 nhé",
+            "Vay nhanh lh zalo 09*12*34*56*78 nhé",
+            "Vay nhanh lh zalo O9l2.345.678 nhé",
+        ] {
+            let features = indices(disguised, &spec);
+            let same = |group: FeatureGroup| features.groups[group.index()] == plain.groups[group.index()];
+            assert!(same(FeatureGroup::Words), "{disguised}");
+            assert!(same(FeatureGroup::Compact), "{disguised}");
+        }
+    }
+
+    #[test]
     fn names_cover_both_views_pairs_and_char_ngrams() {
         let spec = FeatureSpec {
             char_ngram_min: 3,
