@@ -15,11 +15,11 @@ use super::fold::{
     fold_char, is_combining_mark, is_letter, is_letter_or_digit, is_upper, is_vietnamese_letter, strip_diacritics,
     unified_spelling,
 };
-use super::teencode;
+use super::{english, teencode};
 
 /// Bumped whenever a change here would change the features of some text, so a model
 /// trained with an older normalizer is refused instead of silently mis-scoring.
-pub const NORMALIZER_VERSION: u32 = 7;
+pub const NORMALIZER_VERSION: u32 = 8;
 
 /// What a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -665,9 +665,11 @@ impl TextAnalysis {
                     unleet
                 };
                 // "n g u q u á" is usually several words spelled out with one space between
-                // every letter: split it where Vietnamese syllables end, or keep it whole.
-                let syllables =
-                    segment_syllables(&letters).unwrap_or_else(|| std::iter::once(0..letters.len()).collect());
+                // every letter: cut it into English words where every piece is one ("f u c
+                // k y o u"), else split it where Vietnamese syllables end, or keep it whole.
+                let syllables = english::segment_words(&letters)
+                    .or_else(|| segment_syllables(&letters))
+                    .unwrap_or_else(|| std::iter::once(0..letters.len()).collect());
                 for syllable in syllables {
                     let (first, last) = (&old[run_start + syllable.start], &old[run_start + syllable.end - 1]);
                     let source = first.source.start..last.source.end;
@@ -1460,6 +1462,12 @@ mod tests {
         assert_eq!(words("thằng n g u q u á"), ["thằng", "ngu", "quá"]);
         assert_eq!(words("n h à c á i uy tín"), ["nhà", "cái", "uy", "tín"]);
         assert_eq!(words("b i t c h"), ["bitch"]);
+        // English words spelled out one after another are cut where every piece is a word;
+        // the Vietnamese syllable rule would read "bit cha bout".
+        assert_eq!(words("f u c k y o u"), ["fuck", "you"]);
+        assert_eq!(words("s l a p a h o e"), ["slap", "a", "hoe"]);
+        assert_eq!(words("b i t c h a b o u t it"), ["bitch", "about", "it"]);
+        assert_eq!(words("c a s i n o"), ["ca", "si", "no"]);
         assert_eq!(words("7 h 4 n g n.g.u"), ["thang", "ngu"]);
         assert_eq!(words("1 2 3 4"), ["1", "2", "3", "4"]);
         assert_eq!(words("a b 1 1 1 1 1 c"), ["a", "b", "1", "1", "1", "1", "1", "c"]);

@@ -6,6 +6,7 @@
 //! [`meta_signals`] gives the dense signals (links, phones, ratios) the combiners use.
 
 mod analyze;
+mod english;
 mod features;
 pub mod fold;
 mod teencode;
