@@ -84,13 +84,38 @@ pub struct Example {
     pub label: Label,
     /// Dataset name (`source` field, else the parent folder's name); metrics are per source.
     pub source: String,
-    /// Made by training from another row (its text without diacritics), not read from a file.
-    pub unaccented_copy: bool,
+    /// Whether the row was read from a file or made by training from another one.
+    pub origin: RowOrigin,
     /// The dataset's own kind of spam (`meta.spam_type`, numbers written out), where it
     /// records one. Each dataset has its own vocabulary: ViSpamReviews numbers fake reviews
     /// (1), reviews of the shop or delivery only (2) and irrelevant content (3);
     /// vi_comment_spam names them (`shop`, `loan`, ...).
     pub spam_type: Option<String>,
+    /// The words that make the comment offensive, where the dataset marks them
+    /// (`meta.spans`: ViHOS marks them in ViHSD's comments).
+    pub offensive_spans: Vec<String>,
+}
+
+/// Where a training row comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RowOrigin {
+    /// A line of a data file.
+    Read,
+    /// Another row's text without diacritics.
+    UnaccentedCopy,
+    /// The offensive spans a dataset marks in another row, on their own.
+    OffensiveSpans,
+}
+
+impl RowOrigin {
+    /// How the training summary in the model file names the rows of this origin.
+    pub fn split_name(self) -> &'static str {
+        match self {
+            Self::Read => "train",
+            Self::UnaccentedCopy => "train, unaccented copies",
+            Self::OffensiveSpans => "train, offensive spans",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,8 +143,8 @@ struct Row {
     label: String,
     source: Option<String>,
     // Datasets put other things in `meta` too (ratings, votes, titles); only `spam_type`
-    // is read, and a `meta` or `spam_type` of another shape means the row has no spam type
-    // rather than that it is malformed.
+    // and `spans` are read, and a `meta`, `spam_type` or `spans` of another shape means
+    // the row has none rather than that it is malformed.
     meta: Option<serde_json::Value>,
 }
 
@@ -129,6 +154,20 @@ fn spam_type_of(meta: Option<&serde_json::Value>) -> Option<String> {
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// `meta.spans` when it is a list of strings; anything else marks no spans.
+fn spans_of(meta: Option<&serde_json::Value>) -> Vec<String> {
+    let Some(serde_json::Value::Array(spans)) = meta.and_then(|m| m.get("spans")) else {
+        return Vec::new();
+    };
+    spans
+        .iter()
+        .filter_map(|span| span.as_str())
+        .map(str::trim)
+        .filter(|span| !span.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Reads one JSONL file. Blank lines are skipped; any other line that is not a JSON object
@@ -179,8 +218,9 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Example>, DataError> {
             text: row.text,
             label,
             source: row.source.unwrap_or_else(|| default_source.clone()),
-            unaccented_copy: false,
+            origin: RowOrigin::Read,
             spam_type: spam_type_of(row.meta.as_ref()),
+            offensive_spans: spans_of(row.meta.as_ref()),
         });
     }
     Ok(examples)
@@ -283,6 +323,32 @@ mod tests {
         let path = write(dir.path(), "m.jsonl", lines.join("\n").as_bytes());
         let types: Vec<Option<String>> = read_jsonl(&path).unwrap().into_iter().map(|e| e.spam_type).collect();
         assert_eq!(types, [Some("2".into()), Some("loan".into()), None, None, None]);
+    }
+
+    #[test]
+    fn offensive_spans_are_read_where_meta_lists_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = [
+            r#"{"text":"đcm thằng ngu","label":"toxic","meta":{"spans":["đcm"," ngu ",""]}}"#,
+            r#"{"text":"b","label":"toxic","meta":{"spans":"ngu"}}"#,
+            r#"{"text":"c","label":"toxic","meta":{"spans":[1,"dốt"]}}"#,
+            r#"{"text":"d","label":"clean"}"#,
+        ];
+        let path = write(dir.path(), "m.jsonl", lines.join("\n").as_bytes());
+        let spans: Vec<Vec<String>> = read_jsonl(&path)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.offensive_spans)
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                vec!["đcm".to_string(), "ngu".to_string()],
+                vec![],
+                vec!["dốt".to_string()],
+                vec![]
+            ]
+        );
     }
 
     #[test]

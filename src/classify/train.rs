@@ -17,7 +17,7 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::data::{Example, Label, Task, read_jsonl};
+use super::data::{Example, Label, RowOrigin, Task, read_jsonl};
 use super::metrics::{BinaryMetrics, binary_metrics, macro_f1};
 use super::model::{
     Combiner, DatasetSummary, DevMetrics, HeadFile, HeadKind, IDF_STEPS, ModelError, ModelFile, QuantizedWeights,
@@ -62,6 +62,9 @@ pub struct TrainConfig {
     pub reject_precision: f64,
     /// Leave out the review spam that is not comment spam ([`is_opinion_spam`]).
     pub drop_opinion_spam: bool,
+    /// Add the offensive spans a dataset marks in an abusive row as a row of their own
+    /// ([`offensive_span_rows`]).
+    pub offensive_span_rows: bool,
     pub version: String,
 }
 
@@ -116,6 +119,9 @@ impl Default for TrainConfig {
             unaccented_copies: 0.3,
             reject_precision: 0.95,
             drop_opinion_spam: true,
+            // ViHOS marks the words that make ViHSD's comments offensive; on their own
+            // they show the abuse head where the evidence is (model card, "How it was tuned").
+            offensive_span_rows: true,
             version: format!("modgate-{}", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -281,6 +287,8 @@ pub struct TrainOutcome {
     pub removed_dev_duplicates: usize,
     /// Training rows dropped as opinion spam ([`is_opinion_spam`]).
     pub removed_opinion_spam: usize,
+    /// Rows made of an abusive row's marked offensive spans ([`offensive_span_rows`]).
+    pub offensive_span_rows: usize,
     /// Per head and negative source ([`HeadConfig::negative_sources`]): how many of its
     /// rows the head learned as negatives (0 when the source is not in the data).
     pub negative_rows: Vec<(HeadKind, String, usize)>,
@@ -388,10 +396,18 @@ pub fn train(
         examples.retain(|e| !is_opinion_spam(e));
     }
     let removed_opinion = before_opinion - examples.len();
+    let span_rows = if config.offensive_span_rows {
+        offensive_span_rows(&examples)
+    } else {
+        Vec::new()
+    };
+    let added_span_rows = span_rows.len();
+    examples.extend(span_rows);
     examples.extend(unaccented_copies(&examples, config.unaccented_copies, config.seed));
     let mut outcome = train_examples(&examples, &dev, config, progress)?;
     outcome.removed_dev_duplicates = removed;
     outcome.removed_opinion_spam = removed_opinion;
+    outcome.offensive_span_rows = added_span_rows;
     Ok(outcome)
 }
 
@@ -445,6 +461,24 @@ pub fn duplicate_key(text: &str) -> String {
         .join(" ")
 }
 
+/// The offensive spans of each abusive row that marks them, joined into a row of their
+/// own with the row's label. A span row keeps its original's id, hence its fold, so no
+/// out-of-fold score sees the spans of the row it scores. Made from the rows left after
+/// the dev duplicates are removed, so no span of a dev comment is learned.
+pub fn offensive_span_rows(examples: &[Example]) -> Vec<Example> {
+    examples
+        .iter()
+        .filter(|e| e.origin == RowOrigin::Read && e.label.task() == Task::Abuse && e.label.is_positive())
+        .filter(|e| !e.offensive_spans.is_empty())
+        .map(|e| Example {
+            text: e.offensive_spans.join(", "),
+            origin: RowOrigin::OffensiveSpans,
+            offensive_spans: Vec::new(),
+            ..e.clone()
+        })
+        .collect()
+}
+
 /// Unaccented copies of a share of the Vietnamese training rows. Many readers type without
 /// tone marks (and the model should not lean on them for evidence they also carry
 /// without), so a fraction of the rows that have Vietnamese letters is added again with
@@ -461,7 +495,7 @@ pub fn unaccented_copies(examples: &[Example], share: f64, seed: u64) -> Vec<Exa
         .filter(|e| (xxh3_64(e.id.as_bytes()) ^ seed) & 0xffff_ffff <= cutoff)
         .map(|e| Example {
             text: e.text.chars().filter_map(crate::text::fold::strip_diacritics).collect(),
-            unaccented_copy: true,
+            origin: RowOrigin::UnaccentedCopy,
             ..e.clone()
         })
         .collect()
@@ -529,7 +563,7 @@ pub fn train_examples(
         examples
             .iter()
             .enumerate()
-            .filter(|(_, e)| !e.unaccented_copy || config.head(head).unaccented_copies)
+            .filter(|(_, e)| e.origin != RowOrigin::UnaccentedCopy || config.head(head).unaccented_copies)
             .filter_map(|(i, e)| target(head, e).map(|y| (i, y, e)))
             .flat_map(|(i, y, e)| {
                 let repeat = config
@@ -579,7 +613,7 @@ pub fn train_examples(
                 .iter()
                 .filter(|&&(i, _)| {
                     let e = &examples[i];
-                    e.source == *source && !e.unaccented_copy && head_target(head, e.label).is_none()
+                    e.source == *source && e.origin == RowOrigin::Read && head_target(head, e.label).is_none()
                 })
                 .count();
             negative_rows.push((head, source.clone(), learned));
@@ -629,29 +663,30 @@ pub fn train_examples(
     let fit_head = |head: HeadKind, fitted: Vec<FittedMember>, rows: &[(usize, bool)]| -> Result<_, TrainError> {
         let head_config = config.head(head);
         let ignored = ignored_signals(head, &head_config.combiner_ignores)?;
-        let (member_weights, combiner) = if head_config.combiner_on_balanced_rows || head_config.length_balance_max <= 1
-        {
-            let oofs: Vec<&[f32]> = fitted.iter().map(|(_, oof)| oof.as_slice()).collect();
-            let (weights, mut combiner) =
-                fit_combiner(head, rows, &oofs, &featurized.raw.meta, &ignored, config.combiner_alpha)?;
-            combiner.intercept += prior_shift(head, rows);
-            (weights, combiner)
+        let on_balanced_rows = head_config.combiner_on_balanced_rows || head_config.length_balance_max <= 1;
+        // The combiner calibrates probabilities of comments, so it learns from comments
+        // only: span rows are words picked out of one, all of them abusive.
+        let learned: Vec<(usize, bool)> = if on_balanced_rows {
+            rows.to_vec()
         } else {
-            let original = head_rows(head);
-            let oofs: Vec<Vec<f32>> = fitted
-                .iter()
-                .map(|(_, oof)| reorder_oof(rows, oof, &original))
-                .collect();
-            let oofs: Vec<&[f32]> = oofs.iter().map(Vec::as_slice).collect();
-            fit_combiner(
-                head,
-                &original,
-                &oofs,
-                &featurized.raw.meta,
-                &ignored,
-                config.combiner_alpha,
-            )?
-        };
+            head_rows(head)
+        }
+        .into_iter()
+        .filter(|&(i, _)| examples[i].origin != RowOrigin::OffensiveSpans)
+        .collect();
+        let oofs: Vec<Vec<f32>> = fitted.iter().map(|(_, oof)| reorder_oof(rows, oof, &learned)).collect();
+        let oofs: Vec<&[f32]> = oofs.iter().map(Vec::as_slice).collect();
+        let (member_weights, mut combiner) = fit_combiner(
+            head,
+            &learned,
+            &oofs,
+            &featurized.raw.meta,
+            &ignored,
+            config.combiner_alpha,
+        )?;
+        if on_balanced_rows {
+            combiner.intercept += prior_shift(head, rows);
+        }
         let (model, oof) = merge_members(&fitted, &member_weights, config.prune_below);
         let file = HeadFile {
             kind: head,
@@ -757,6 +792,7 @@ pub fn train_examples(
         classifier,
         removed_dev_duplicates: 0,
         removed_opinion_spam: 0,
+        offensive_span_rows: 0,
         negative_rows,
         reject_set_by,
     })
@@ -783,6 +819,10 @@ fn out_of_fold_sets(
     let hate_model = &trained[HeadKind::Hate.index()].1;
     let mut by_source: BTreeMap<&str, (Vec<Example>, Vec<Scores>)> = BTreeMap::new();
     for (i, example) in examples.iter().enumerate() {
+        // Thresholds are chosen for comments; a span row is words picked out of one.
+        if example.origin == RowOrigin::OffensiveSpans {
+            continue;
+        }
         let [spam, abuse, hate] = probability[i];
         let hate = hate.unwrap_or_else(|| {
             let logit = featurized.logit(hate_model, i, &hate_scales);
@@ -1437,19 +1477,19 @@ fn dev_metrics(classifier: &Classifier, set: &DevSet, scores: &[Scores]) -> DevM
 }
 
 fn summarize(examples: &[Example]) -> Vec<DatasetSummary> {
-    let mut by_source: BTreeMap<(&str, bool), BTreeMap<&'static str, usize>> = BTreeMap::new();
+    let mut by_source: BTreeMap<(&str, RowOrigin), BTreeMap<&'static str, usize>> = BTreeMap::new();
     for e in examples {
         *by_source
-            .entry((&e.source, e.unaccented_copy))
+            .entry((&e.source, e.origin))
             .or_default()
             .entry(e.label.as_str())
             .or_default() += 1;
     }
     by_source
         .into_iter()
-        .map(|((source, copy), labels)| DatasetSummary {
+        .map(|((source, origin), labels)| DatasetSummary {
             source: source.to_string(),
-            split: if copy { "train, unaccented copies" } else { "train" }.to_string(),
+            split: origin.split_name().to_string(),
             rows: labels.values().sum(),
             labels: labels.into_iter().map(|(l, n)| (l.to_string(), n)).collect(),
         })
@@ -1577,7 +1617,8 @@ mod tests {
             text: text.to_string(),
             label,
             source: "vispamreviews".to_string(),
-            unaccented_copy: false,
+            origin: RowOrigin::Read,
+            offensive_spans: Vec::new(),
             spam_type: spam_type.map(str::to_string),
         }
     }
@@ -1588,9 +1629,48 @@ mod tests {
             text: "a".repeat(chars),
             label,
             source: source.to_string(),
-            unaccented_copy: false,
+            origin: RowOrigin::Read,
+            offensive_spans: Vec::new(),
             spam_type: None,
         }
+    }
+
+    #[test]
+    fn span_rows_are_the_marked_words_of_abusive_rows_only() {
+        let marked = |id: &str, text: &str, label: Label, spans: &[&str]| Example {
+            id: id.to_string(),
+            text: text.to_string(),
+            label,
+            source: "vihos".to_string(),
+            origin: RowOrigin::Read,
+            offensive_spans: spans.iter().map(|s| s.to_string()).collect(),
+            spam_type: None,
+        };
+        let examples = vec![
+            marked(
+                "a",
+                "thấy chán, nói chung là dốt còn nát",
+                Label::Toxic,
+                &["chán", "dốt", "nát"],
+            ),
+            marked("b", "bài viết hay", Label::Clean, &[]),
+            marked("c", "toxic but unmarked", Label::Toxic, &[]),
+            // A clean row never yields a span row, whatever its meta says.
+            marked("d", "con chó nhà tôi", Label::Clean, &["chó"]),
+            Example {
+                origin: RowOrigin::UnaccentedCopy,
+                ..marked("a", "thay chan, noi chung la dot con nat", Label::Toxic, &["chan"])
+            },
+        ];
+        let rows = offensive_span_rows(&examples);
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row.text, "chán, dốt, nát");
+        assert_eq!(row.label, Label::Toxic);
+        // Same id, so the same fold as the comment it comes from.
+        assert_eq!(row.id, "a");
+        assert_eq!(row.origin, RowOrigin::OffensiveSpans);
+        assert!(row.offensive_spans.is_empty());
     }
 
     #[test]

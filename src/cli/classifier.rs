@@ -360,6 +360,12 @@ pub fn train(args: TrainArgs) -> Result<Outcome, CliError> {
             outcome.removed_opinion_spam
         ))?;
     }
+    if outcome.offensive_span_rows > 0 {
+        print(&format!(
+            "added {} rows of the offensive words a dataset marks in its abusive comments (meta.spans)\n",
+            outcome.offensive_span_rows
+        ))?;
+    }
     for (head, source, rows) in &outcome.negative_rows {
         let head = head.as_str();
         print(&if *rows > 0 {
