@@ -105,6 +105,8 @@ pub enum RowOrigin {
     UnaccentedCopy,
     /// The offensive spans a dataset marks in another row, on their own.
     OffensiveSpans,
+    /// The rest of a row whose offensive spans are marked, without them.
+    SpanRemainder,
 }
 
 impl RowOrigin {
@@ -114,7 +116,14 @@ impl RowOrigin {
             Self::Read => "train",
             Self::UnaccentedCopy => "train, unaccented copies",
             Self::OffensiveSpans => "train, offensive spans",
+            Self::SpanRemainder => "train, remainders without the offensive spans",
         }
+    }
+
+    /// Whether the row is a part cut out of a comment rather than a comment: the text
+    /// layers learn from such rows, but the combiners and thresholds judge comments.
+    pub fn is_excerpt(self) -> bool {
+        matches!(self, Self::OffensiveSpans | Self::SpanRemainder)
     }
 }
 

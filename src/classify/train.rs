@@ -65,6 +65,9 @@ pub struct TrainConfig {
     /// Add the offensive spans a dataset marks in an abusive row as a row of their own
     /// ([`offensive_span_rows`]).
     pub offensive_span_rows: bool,
+    /// Also add what is left of such a row without its spans, as a clean row
+    /// ([`span_remainder_rows`]).
+    pub span_remainder_rows: bool,
     pub version: String,
 }
 
@@ -122,6 +125,9 @@ impl Default for TrainConfig {
             // ViHOS marks the words that make ViHSD's comments offensive; on their own
             // they show the abuse head where the evidence is (model card, "How it was tuned").
             offensive_span_rows: true,
+            // Measured and not kept: the rest of a marked comment, learned as clean, helps
+            // ViHSD but costs Wikipedia AUC and the abuse head's rejections (model card).
+            span_remainder_rows: false,
             version: format!("modgate-{}", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -289,6 +295,8 @@ pub struct TrainOutcome {
     pub removed_opinion_spam: usize,
     /// Rows made of an abusive row's marked offensive spans ([`offensive_span_rows`]).
     pub offensive_span_rows: usize,
+    /// Clean rows made of what is left of such a row ([`span_remainder_rows`]).
+    pub span_remainder_rows: usize,
     /// Per head and negative source ([`HeadConfig::negative_sources`]): how many of its
     /// rows the head learned as negatives (0 when the source is not in the data).
     pub negative_rows: Vec<(HeadKind, String, usize)>,
@@ -402,12 +410,20 @@ pub fn train(
         Vec::new()
     };
     let added_span_rows = span_rows.len();
+    let remainder_rows = if config.span_remainder_rows {
+        span_remainder_rows(&examples)
+    } else {
+        Vec::new()
+    };
+    let added_remainder_rows = remainder_rows.len();
     examples.extend(span_rows);
+    examples.extend(remainder_rows);
     examples.extend(unaccented_copies(&examples, config.unaccented_copies, config.seed));
     let mut outcome = train_examples(&examples, &dev, config, progress)?;
     outcome.removed_dev_duplicates = removed;
     outcome.removed_opinion_spam = removed_opinion;
     outcome.offensive_span_rows = added_span_rows;
+    outcome.span_remainder_rows = added_remainder_rows;
     Ok(outcome)
 }
 
@@ -479,6 +495,37 @@ pub fn offensive_span_rows(examples: &[Example]) -> Vec<Example> {
         .collect()
 }
 
+/// Fewest words a span remainder must keep to be learned as a comment's clean part.
+const MIN_REMAINDER_WORDS: usize = 3;
+
+/// What is left of each abusive row with marked spans once every span is cut out, as a
+/// clean row (same id, hence fold, as its original). The spans say which words made the
+/// comment abusive, so the rest shows the text layers words that did not.
+pub fn span_remainder_rows(examples: &[Example]) -> Vec<Example> {
+    examples
+        .iter()
+        .filter(|e| e.origin == RowOrigin::Read && e.label.task() == Task::Abuse && e.label.is_positive())
+        .filter(|e| !e.offensive_spans.is_empty())
+        .filter_map(|e| {
+            let mut rest = e.text.clone();
+            // Longest first, so a span inside a longer one does not leave half of it.
+            let mut spans: Vec<&String> = e.offensive_spans.iter().filter(|s| !s.trim().is_empty()).collect();
+            spans.sort_by_key(|s| std::cmp::Reverse(s.chars().count()));
+            for span in spans {
+                rest = rest.replace(span.as_str(), " ");
+            }
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            (words.len() >= MIN_REMAINDER_WORDS).then(|| Example {
+                text: words.join(" "),
+                label: Label::Clean,
+                origin: RowOrigin::SpanRemainder,
+                offensive_spans: Vec::new(),
+                ..e.clone()
+            })
+        })
+        .collect()
+}
+
 /// Unaccented copies of a share of the Vietnamese training rows. Many readers type without
 /// tone marks (and the model should not lean on them for evidence they also carry
 /// without), so a fraction of the rows that have Vietnamese letters is added again with
@@ -495,7 +542,13 @@ pub fn unaccented_copies(examples: &[Example], share: f64, seed: u64) -> Vec<Exa
         .filter(|e| (xxh3_64(e.id.as_bytes()) ^ seed) & 0xffff_ffff <= cutoff)
         .map(|e| Example {
             text: e.text.chars().filter_map(crate::text::fold::strip_diacritics).collect(),
-            origin: RowOrigin::UnaccentedCopy,
+            // A copy of an excerpt is still an excerpt: no combiner or threshold may
+            // learn from it as if it were a comment.
+            origin: if e.origin.is_excerpt() {
+                e.origin
+            } else {
+                RowOrigin::UnaccentedCopy
+            },
             ..e.clone()
         })
         .collect()
@@ -672,7 +725,7 @@ pub fn train_examples(
             head_rows(head)
         }
         .into_iter()
-        .filter(|&(i, _)| examples[i].origin != RowOrigin::OffensiveSpans)
+        .filter(|&(i, _)| !examples[i].origin.is_excerpt())
         .collect();
         let oofs: Vec<Vec<f32>> = fitted.iter().map(|(_, oof)| reorder_oof(rows, oof, &learned)).collect();
         let oofs: Vec<&[f32]> = oofs.iter().map(Vec::as_slice).collect();
@@ -793,6 +846,7 @@ pub fn train_examples(
         removed_dev_duplicates: 0,
         removed_opinion_spam: 0,
         offensive_span_rows: 0,
+        span_remainder_rows: 0,
         negative_rows,
         reject_set_by,
     })
@@ -820,7 +874,7 @@ fn out_of_fold_sets(
     let mut by_source: BTreeMap<&str, (Vec<Example>, Vec<Scores>)> = BTreeMap::new();
     for (i, example) in examples.iter().enumerate() {
         // Thresholds are chosen for comments; a span row is words picked out of one.
-        if example.origin == RowOrigin::OffensiveSpans {
+        if example.origin.is_excerpt() {
             continue;
         }
         let [spam, abuse, hate] = probability[i];
@@ -1671,6 +1725,89 @@ mod tests {
         assert_eq!(row.id, "a");
         assert_eq!(row.origin, RowOrigin::OffensiveSpans);
         assert!(row.offensive_spans.is_empty());
+    }
+
+    fn marked(id: &str, text: &str, label: Label, spans: &[&str]) -> Example {
+        Example {
+            id: id.to_string(),
+            text: text.to_string(),
+            label,
+            source: "vihos".to_string(),
+            origin: RowOrigin::Read,
+            offensive_spans: spans.iter().map(|s| s.to_string()).collect(),
+            spam_type: None,
+        }
+    }
+
+    #[test]
+    fn span_remainders_are_the_clean_rest_of_abusive_rows_with_marked_words() {
+        let examples = vec![
+            // "thằng ngu" holds "ngu": cut longest first, no stray "thằng" is left.
+            marked(
+                "a",
+                "bài này viết về giá xăng tăng mạnh thằng ngu tuần này",
+                Label::Offensive,
+                &["ngu", "thằng ngu"],
+            ),
+            // Too little is left to be a comment's clean part.
+            marked("b", "đồ ngu như bò", Label::Offensive, &["đồ ngu", "bò"]),
+            marked("c", "toxic but unmarked and long enough to keep", Label::Toxic, &[]),
+            marked(
+                "d",
+                "con chó nhà tôi rất ngoan và rất hiền lành",
+                Label::Clean,
+                &["chó"],
+            ),
+            Example {
+                origin: RowOrigin::UnaccentedCopy,
+                ..marked(
+                    "a",
+                    "bai nay viet ve gia xang tang manh thang ngu tuan nay",
+                    Label::Offensive,
+                    &["ngu"],
+                )
+            },
+        ];
+        let rows = span_remainder_rows(&examples);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let row = &rows[0];
+        assert_eq!(row.text, "bài này viết về giá xăng tăng mạnh tuần này");
+        assert_eq!(row.label, Label::Clean);
+        assert_eq!(row.id, "a");
+        assert_eq!(row.origin, RowOrigin::SpanRemainder);
+        assert!(row.origin.is_excerpt());
+        assert!(row.offensive_spans.is_empty());
+    }
+
+    #[test]
+    fn unaccented_copies_of_excerpts_stay_excerpts() {
+        let comment = marked("a", "nói chung là dốt còn nát", Label::Toxic, &["dốt", "nát"]);
+        let examples = vec![
+            comment.clone(),
+            Example {
+                text: "dốt, nát".to_string(),
+                origin: RowOrigin::OffensiveSpans,
+                offensive_spans: Vec::new(),
+                ..comment.clone()
+            },
+            Example {
+                text: "nói chung là còn".to_string(),
+                label: Label::Clean,
+                origin: RowOrigin::SpanRemainder,
+                offensive_spans: Vec::new(),
+                ..comment
+            },
+        ];
+        let copies = unaccented_copies(&examples, 1.0, 7);
+        let origins: Vec<(&str, RowOrigin)> = copies.iter().map(|c| (c.text.as_str(), c.origin)).collect();
+        assert_eq!(
+            origins,
+            vec![
+                ("noi chung la dot con nat", RowOrigin::UnaccentedCopy),
+                ("dot, nat", RowOrigin::OffensiveSpans),
+                ("noi chung la con", RowOrigin::SpanRemainder),
+            ]
+        );
     }
 
     #[test]

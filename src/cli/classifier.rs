@@ -366,6 +366,12 @@ pub fn train(args: TrainArgs) -> Result<Outcome, CliError> {
             outcome.offensive_span_rows
         ))?;
     }
+    if outcome.span_remainder_rows > 0 {
+        print(&format!(
+            "added {} clean rows of what is left of those comments without the marked words\n",
+            outcome.span_remainder_rows
+        ))?;
+    }
     for (head, source, rows) in &outcome.negative_rows {
         let head = head.as_str();
         print(&if *rows > 0 {
