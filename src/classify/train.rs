@@ -1689,9 +1689,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn span_rows_are_the_marked_words_of_abusive_rows_only() {
-        let marked = |id: &str, text: &str, label: Label, spans: &[&str]| Example {
+    /// A ViHOS-style row: `spans` are the words its annotators marked as offensive.
+    fn marked(id: &str, text: &str, label: Label, spans: &[&str]) -> Example {
+        Example {
             id: id.to_string(),
             text: text.to_string(),
             label,
@@ -1699,7 +1699,11 @@ mod tests {
             origin: RowOrigin::Read,
             offensive_spans: spans.iter().map(|s| s.to_string()).collect(),
             spam_type: None,
-        };
+        }
+    }
+
+    #[test]
+    fn span_rows_are_the_marked_words_of_abusive_rows_only() {
         let examples = vec![
             marked(
                 "a",
@@ -1725,18 +1729,6 @@ mod tests {
         assert_eq!(row.id, "a");
         assert_eq!(row.origin, RowOrigin::OffensiveSpans);
         assert!(row.offensive_spans.is_empty());
-    }
-
-    fn marked(id: &str, text: &str, label: Label, spans: &[&str]) -> Example {
-        Example {
-            id: id.to_string(),
-            text: text.to_string(),
-            label,
-            source: "vihos".to_string(),
-            origin: RowOrigin::Read,
-            offensive_spans: spans.iter().map(|s| s.to_string()).collect(),
-            spam_type: None,
-        }
     }
 
     #[test]

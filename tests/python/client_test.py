@@ -3,7 +3,7 @@
 talking to the real `modgate serve` binary.
 
 Run by scripts/test (which creates the virtualenv); by hand:
-    tests/python/run        # needs target/debug/modgate (cargo build)
+    tests/python/run        # needs target/debug/modgate (cargo build), or MODGATE_BIN
 """
 
 import os
@@ -16,7 +16,10 @@ import grpc
 from grpc_tools import protoc
 
 REPO = Path(__file__).resolve().parents[2]
-BINARY = Path(os.environ.get("MODGATE_BIN", REPO / "target" / "debug" / "modgate"))
+# The debug binary `cargo test` built: under CARGO_TARGET_DIR when it is set (cargo reads a
+# relative one from the directory it runs in, the repository root in scripts/test).
+TARGET_DIR = REPO / os.environ.get("CARGO_TARGET_DIR", "target")
+BINARY = Path(os.environ.get("MODGATE_BIN", TARGET_DIR / "debug" / "modgate"))
 
 
 def generate_stubs(out: Path) -> None:
