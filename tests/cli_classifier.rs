@@ -169,6 +169,42 @@ fn check_with_the_built_in_model_separates_clean_from_spam_and_abuse() {
     assert!(!reasons.is_empty());
 }
 
+#[test]
+fn check_names_signals_from_the_typical_comment_and_each_reason_once() {
+    let text = "Nhà cái uy tín, nạp lần đầu tặng 100%, liên hệ zalo 0912 345 678";
+    let report = modgate().args(["check", "--color", "never", text]).output().unwrap();
+    let report = stdout_of(&report);
+    let why_spam: Vec<&str> = report
+        .split("Why spam:")
+        .nth(1)
+        .expect("the spam head flags an ad")
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    let phone_lines = why_spam.iter().filter(|l| l.ends_with("  a phone number")).count();
+    assert_eq!(
+        phone_lines, 1,
+        "the word feature and the signal are one reason:\n{report}"
+    );
+
+    let json = modgate().args(["check", "--json", text]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&json)).unwrap();
+    for head in json["heads"].as_array().unwrap() {
+        for signal in head["signals"].as_array().unwrap() {
+            let typical = signal["typical"]
+                .as_f64()
+                .expect("the shipped model stores typical signals");
+            assert!((0.0..=1.0).contains(&typical), "{signal}");
+            assert_ne!(
+                signal["effect"].as_f64().unwrap(),
+                0.0,
+                "zero pushes are not listed: {signal}"
+            );
+        }
+    }
+}
+
 fn spam_score_of(text: &str) -> f64 {
     spam_score_with(None, text)
 }

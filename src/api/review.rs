@@ -414,8 +414,9 @@ impl proto::review_server::Review for ReviewService {
                     head: h.head.as_str().to_string(),
                     probability: h.probability,
                     top_features: h
-                        .features
+                        .reasons()
                         .into_iter()
+                        .take(TOP_FEATURES)
                         .map(|f| proto::FeatureEffect {
                             name: f.name,
                             effect: f.effect,

@@ -1,8 +1,9 @@
 //! The model file: what is saved, how it is checked when loaded.
 //!
 //! Layout: 8 magic bytes, the format version as a little-endian u32, then the
-//! [`ModelFile`] encoded with postcard. A `<file>.sha256` beside it (sha256sum format)
-//! guards against truncated or swapped files; it is checked on every load.
+//! [`ModelFile`] encoded with postcard; from format 2 on, its [`ModelAppendix`] after it,
+//! also postcard. A `<file>.sha256` beside it (sha256sum format) guards against truncated
+//! or swapped files; it is checked on every load.
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +13,11 @@ use sha2::{Digest, Sha256};
 use crate::text::{FeatureSpec, META_SIGNALS, NORMALIZER_VERSION};
 
 pub const MODEL_MAGIC: &[u8; 8] = b"MODGATE\x1a";
-/// Bumped on any change to [`ModelFile`]'s encoding.
-pub const MODEL_FORMAT_VERSION: u32 = 1;
+/// Bumped on any change to the encoding. What a new format adds goes into the appendix
+/// after the format-1 body, so models trained by earlier releases still load.
+pub const MODEL_FORMAT_VERSION: u32 = 2;
+/// The oldest format this build reads: format 1 is format 2 without the appendix.
+pub const OLDEST_MODEL_FORMAT: u32 = 1;
 
 /// The three questions the classifier answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -168,6 +172,18 @@ pub struct ModelFile {
     pub dev_metrics: Vec<DevMetrics>,
     /// Names of the strongest features per head: (head, bucket, name, weight).
     pub dictionary: Vec<(HeadKind, u32, String, f32)>,
+    /// Stored after the body (format 2), so it is not part of the body's encoding.
+    #[serde(skip)]
+    pub appendix: ModelAppendix,
+}
+
+/// What format 2 added to a model file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ModelAppendix {
+    /// Per head, the mean of each meta signal over the comments its combiner learned
+    /// from. Explanations measure a signal's push from there, so an ordinary length
+    /// is no reason for a score; empty in a format-1 model, which is explained from zero.
+    pub typical_signals: Vec<(HeadKind, Vec<f32>)>,
 }
 
 /// Steps per unit of idf in [`ModelFile::idf`].
@@ -188,7 +204,9 @@ pub enum ModelError {
     },
     #[error("{path} is not a modgate model file")]
     NotAModel { path: PathBuf },
-    #[error("{path} has model format {found}, this modgate reads format {MODEL_FORMAT_VERSION}; retrain or upgrade")]
+    #[error(
+        "{path} has model format {found}, this modgate reads formats {OLDEST_MODEL_FORMAT} to {MODEL_FORMAT_VERSION}; retrain or upgrade"
+    )]
     FormatVersion { path: PathBuf, found: u32 },
     #[error("{path} was trained with text normalizer {found}, this modgate has {NORMALIZER_VERSION}; retrain it")]
     NormalizerVersion { path: PathBuf, found: u32 },
@@ -223,6 +241,7 @@ impl ModelFile {
         bytes.extend_from_slice(MODEL_MAGIC);
         bytes.extend_from_slice(&MODEL_FORMAT_VERSION.to_le_bytes());
         bytes.extend(postcard::to_allocvec(self).expect("a model always encodes"));
+        bytes.extend(postcard::to_allocvec(&self.appendix).expect("an appendix always encodes"));
         bytes
     }
 
@@ -289,16 +308,26 @@ impl ModelFile {
             });
         }
         let found = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if found != MODEL_FORMAT_VERSION {
+        if !(OLDEST_MODEL_FORMAT..=MODEL_FORMAT_VERSION).contains(&found) {
             return Err(ModelError::FormatVersion {
                 path: path.to_path_buf(),
                 found,
             });
         }
-        let model: ModelFile = postcard::from_bytes(&bytes[12..]).map_err(|e| ModelError::Decode {
+        let decode = |e: postcard::Error| ModelError::Decode {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })?;
+        };
+        let (mut model, rest): (ModelFile, &[u8]) = postcard::take_from_bytes(&bytes[12..]).map_err(decode)?;
+        if found >= 2 {
+            let (appendix, rest) = postcard::take_from_bytes(rest).map_err(decode)?;
+            model.appendix = appendix;
+            if !rest.is_empty() {
+                return Err(ModelError::Corrupt("bytes after the end of the model"));
+            }
+        } else if !rest.is_empty() {
+            return Err(ModelError::Corrupt("bytes after the end of the model"));
+        }
         if model.spec.normalizer_version != NORMALIZER_VERSION {
             return Err(ModelError::NormalizerVersion {
                 path: path.to_path_buf(),
@@ -334,7 +363,26 @@ impl ModelFile {
                 return Err(ModelError::Corrupt("non-finite parameter"));
             }
         }
+        let mut seen = Vec::new();
+        for (kind, typical) in &self.appendix.typical_signals {
+            if seen.contains(kind) {
+                return Err(ModelError::Corrupt("a head's typical signals are stored twice"));
+            }
+            seen.push(*kind);
+            if typical.len() != META_SIGNALS || !typical.iter().all(|v| v.is_finite()) {
+                return Err(ModelError::Corrupt("typical signals do not match the meta signals"));
+            }
+        }
         Ok(())
+    }
+
+    /// The typical meta signals of a head's comments, if the model stores them.
+    pub fn typical_signals(&self, kind: HeadKind) -> Option<&[f32]> {
+        self.appendix
+            .typical_signals
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, typical)| typical.as_slice())
     }
 
     pub fn head(&self, kind: HeadKind) -> &HeadFile {
@@ -357,5 +405,72 @@ mod tests {
         // Zeros and values below half a step are not stored.
         assert_eq!(q.entries.len(), 3);
         assert!(q.dense(2).is_err(), "indices past the end are rejected");
+    }
+
+    fn shipped() -> ModelFile {
+        super::super::shipped::shipped_model()
+            .expect("the repository ships models/modgate.model")
+            .expect("the shipped model loads")
+    }
+
+    fn format_1_bytes(model: &ModelFile) -> Vec<u8> {
+        let mut bytes = MODEL_MAGIC.to_vec();
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend(postcard::to_allocvec(model).unwrap());
+        bytes
+    }
+
+    #[test]
+    fn the_appendix_round_trips_and_format_1_models_still_load() {
+        let mut model = shipped();
+        let path = Path::new("test.model");
+        model.appendix.typical_signals = vec![(HeadKind::Abuse, vec![0.25; META_SIGNALS])];
+        let again = ModelFile::from_bytes(path, &model.to_bytes()).unwrap();
+        assert_eq!(again.appendix, model.appendix);
+        assert_eq!(again.typical_signals(HeadKind::Abuse), Some(&[0.25; META_SIGNALS][..]));
+        assert_eq!(again.typical_signals(HeadKind::Spam), None);
+
+        let old = ModelFile::from_bytes(path, &format_1_bytes(&model)).unwrap();
+        assert_eq!(old.appendix, ModelAppendix::default(), "format 1 has no appendix");
+        assert_eq!(old.version, model.version);
+        assert_eq!(old.heads.len(), 3);
+    }
+
+    #[test]
+    fn trailing_bytes_bad_appendices_and_unknown_formats_are_refused() {
+        let mut model = shipped();
+        let path = Path::new("test.model");
+        let mut bytes = model.to_bytes();
+        bytes.push(0);
+        assert!(matches!(
+            ModelFile::from_bytes(path, &bytes),
+            Err(ModelError::Corrupt(_))
+        ));
+        let mut old = format_1_bytes(&model);
+        old.push(0);
+        assert!(matches!(ModelFile::from_bytes(path, &old), Err(ModelError::Corrupt(_))));
+
+        let mut future = model.to_bytes();
+        future[8..12].copy_from_slice(&(MODEL_FORMAT_VERSION + 1).to_le_bytes());
+        let error = ModelFile::from_bytes(path, &future).unwrap_err();
+        assert!(matches!(error, ModelError::FormatVersion { found, .. } if found == MODEL_FORMAT_VERSION + 1));
+        assert!(error.to_string().contains("reads formats 1 to 2"), "{error}");
+
+        model.appendix.typical_signals = vec![(HeadKind::Spam, vec![0.0; META_SIGNALS - 1])];
+        assert!(matches!(
+            ModelFile::from_bytes(path, &model.to_bytes()),
+            Err(ModelError::Corrupt(_))
+        ));
+        model.appendix.typical_signals = vec![(HeadKind::Spam, vec![f32::NAN; META_SIGNALS])];
+        assert!(matches!(
+            ModelFile::from_bytes(path, &model.to_bytes()),
+            Err(ModelError::Corrupt(_))
+        ));
+        let twice = (HeadKind::Spam, vec![0.0; META_SIGNALS]);
+        model.appendix.typical_signals = vec![twice.clone(), twice];
+        assert!(matches!(
+            ModelFile::from_bytes(path, &model.to_bytes()),
+            Err(ModelError::Corrupt(_))
+        ));
     }
 }

@@ -34,6 +34,9 @@ struct HeadRuntime {
     group_scales: [f32; 3],
     intercept: f32,
     coefficients: [f32; 1 + META_SIGNALS],
+    /// Where explanations measure a signal's push from; `None` for a format-1 model,
+    /// which is explained from zero.
+    typical_signals: Option<[f32; META_SIGNALS]>,
     thresholds: Thresholds,
 }
 
@@ -102,12 +105,18 @@ impl Classifier {
             }
             let mut coefficients = [0f32; 1 + META_SIGNALS];
             coefficients.copy_from_slice(&head.combiner.coefficients);
+            let typical_signals = file.typical_signals(kind).map(|typical| {
+                let mut values = [0f32; META_SIGNALS];
+                values.copy_from_slice(typical);
+                values
+            });
             heads.push(HeadRuntime {
                 text_bias: head.text_bias,
                 text_scale: head.text_weights.scale,
                 group_scales: head.group_scales,
                 intercept: head.combiner.intercept,
                 coefficients,
+                typical_signals,
                 thresholds: head.thresholds,
             });
         }
@@ -300,15 +309,19 @@ impl Classifier {
                     .then_with(|| a.name.cmp(&b.name))
             });
             features.truncate(top);
-            let mut signals: Vec<Contribution> = META_SIGNAL_NAMES
-                .iter()
-                .zip(&meta)
-                .zip(&head.coefficients[1..])
-                .filter(|((_, m), _)| **m != 0.0)
-                .map(|((name, m), c)| Contribution {
-                    name: name.to_string(),
-                    effect: m * c,
+            // Measured from the head's typical comment, as a linear model's contributions
+            // are: every comment has a length, and only an unusual one is a reason.
+            let mut signals: Vec<SignalContribution> = (0..META_SIGNALS)
+                .map(|k| {
+                    let typical = head.typical_signals.map(|t| t[k]);
+                    SignalContribution {
+                        name: META_SIGNAL_NAMES[k],
+                        value: meta[k],
+                        typical,
+                        effect: head.coefficients[1 + k] * (meta[k] - typical.unwrap_or(0.0)),
+                    }
                 })
+                .filter(|s| s.effect != 0.0)
                 .collect();
             signals.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
             signals.truncate(top);
@@ -453,6 +466,49 @@ pub struct Contribution {
     pub effect: f32,
 }
 
+/// A meta signal's push on the head's logit, measured from its typical value: the mean
+/// over the comments the head's combiner learned from (`None` in a format-1 model, whose
+/// signals are measured from zero).
+#[derive(Clone, Debug, Serialize)]
+pub struct SignalContribution {
+    pub name: &'static str,
+    pub value: f32,
+    pub typical: Option<f32>,
+    pub effect: f32,
+}
+
+impl SignalContribution {
+    /// The signal as a moderator reads it: "length 480 characters (typical 95)".
+    pub fn describe(&self) -> String {
+        let typical = |show: &dyn Fn(f32) -> String| match self.typical {
+            Some(t) => format!(" (typical {})", show(t)),
+            None => String::new(),
+        };
+        let percent = |v: f32| format!("{:.0}%", v * 100.0);
+        let present = |yes: &str, no: &str| if self.value > 0.5 { yes } else { no }.to_string();
+        match self.name {
+            "log_length" => {
+                // The inverse of `meta_signals`' ln(1 + chars) / ln(10,001).
+                let chars = |v: f32| format!("{:.0}", ((v * 10_001f32.ln()).exp() - 1.0).max(0.0));
+                format!("length {} characters{}", chars(self.value), typical(&chars))
+            }
+            "has_link" => present("a link", "no link"),
+            "has_phone" => present("a phone number", "no phone number"),
+            "has_email" => present("an e-mail address", "no e-mail address"),
+            "shouting_punctuation" => present("shouting punctuation (\"!!!\", \"???\")", "no shouting punctuation"),
+            "digit_ratio" => format!("digits {} of characters{}", percent(self.value), typical(&percent)),
+            "caps_ratio" => format!("capitals {} of letters{}", percent(self.value), typical(&percent)),
+            // Emoji count four times their share, capped at 1.
+            "emoji_ratio" => {
+                let share = |v: f32| percent(v / 4.0);
+                format!("emoji {} of characters{}", share(self.value), typical(&share))
+            }
+            "vietnamese_ratio" => format!("Vietnamese words {}{}", percent(self.value), typical(&percent)),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// How much one token of the comment pushed a head, with its byte range in the text.
 #[derive(Clone, Debug, Serialize)]
 pub struct TokenEffect {
@@ -468,8 +524,29 @@ pub struct HeadExplanation {
     pub flag: Flag,
     pub text_logit: f32,
     pub features: Vec<Contribution>,
-    pub signals: Vec<Contribution>,
+    pub signals: Vec<SignalContribution>,
     pub token_effects: Vec<TokenEffect>,
+}
+
+impl HeadExplanation {
+    /// Features and signals as one list for people, strongest push first (either way).
+    /// A phone number or a link is both a word feature and a signal: one reason, its
+    /// pushes summed.
+    pub fn reasons(&self) -> Vec<Contribution> {
+        let mut reasons: Vec<Contribution> = Vec::new();
+        let signals = self.signals.iter().map(|s| Contribution {
+            name: s.describe(),
+            effect: s.effect,
+        });
+        for reason in self.features.iter().cloned().chain(signals) {
+            match reasons.iter_mut().find(|r| r.name == reason.name) {
+                Some(same) => same.effect += reason.effect,
+                None => reasons.push(reason),
+            }
+        }
+        reasons.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
+        reasons
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -495,5 +572,109 @@ impl ClassifierHandle {
 
     pub fn replace(&self, classifier: Classifier) -> Arc<Classifier> {
         self.0.swap(Arc::new(classifier))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::shipped::shipped_model;
+
+    fn shipped() -> ModelFile {
+        shipped_model()
+            .expect("the repository ships models/modgate.model")
+            .expect("the shipped model loads")
+    }
+
+    fn signals_of(classifier: &Classifier, kind: HeadKind, text: &str) -> Vec<SignalContribution> {
+        let explanation = classifier.explain(text, META_SIGNALS);
+        explanation.heads[kind.index()].signals.clone()
+    }
+
+    #[test]
+    fn signals_push_from_their_typical_value() {
+        let ordinary = "Bài viết hay, cảm ơn tác giả nhiều nhé";
+        let shouted = "MUA NGAY!!! GIẢM 50% 🔥🔥 gọi 0912 345 678 hoặc xem tại shop.example.vn";
+        let mut file = shipped();
+        let typical = meta_signals(TextAnalysis::of(ordinary).counts());
+        file.appendix.typical_signals = vec![(HeadKind::Abuse, typical.to_vec())];
+        let coefficients = file.head(HeadKind::Abuse).combiner.coefficients.clone();
+        let classifier = Classifier::from_file(file).unwrap();
+
+        // A comment exactly as typical as the reference has no signal worth naming.
+        assert!(signals_of(&classifier, HeadKind::Abuse, ordinary).is_empty());
+
+        let meta = meta_signals(TextAnalysis::of(shouted).counts());
+        let signals = signals_of(&classifier, HeadKind::Abuse, shouted);
+        assert!(!signals.is_empty());
+        for s in &signals {
+            let k = META_SIGNAL_NAMES.iter().position(|n| *n == s.name).unwrap();
+            assert_eq!(s.value, meta[k]);
+            assert_eq!(s.typical, Some(typical[k]));
+            assert_eq!(s.effect, coefficients[1 + k] * (meta[k] - typical[k]), "{}", s.name);
+        }
+
+        // Heads without typical values (a format-1 model) are measured from zero.
+        let spam = &classifier.file().head(HeadKind::Spam).combiner.coefficients;
+        for s in signals_of(&classifier, HeadKind::Spam, shouted) {
+            let k = META_SIGNAL_NAMES.iter().position(|n| *n == s.name).unwrap();
+            assert_eq!(s.typical, None);
+            assert_eq!(s.effect, spam[1 + k] * meta[k]);
+        }
+    }
+
+    #[test]
+    fn a_phone_number_is_one_reason_with_both_pushes() {
+        let classifier = Classifier::from_file(shipped()).unwrap();
+        let text = "Nhà cái uy tín, nạp lần đầu tặng 100%, liên hệ zalo 0912 345 678";
+        let spam = &classifier.explain(text, 5).heads[HeadKind::Spam.index()];
+        let word = spam
+            .features
+            .iter()
+            .find(|f| f.name == "a phone number")
+            .expect("a word feature");
+        let signal = spam.signals.iter().find(|s| s.name == "has_phone").expect("a signal");
+        let reasons = spam.reasons();
+        let phone: Vec<_> = reasons.iter().filter(|r| r.name == "a phone number").collect();
+        assert_eq!(phone.len(), 1, "{reasons:?}");
+        assert_eq!(phone[0].effect, word.effect + signal.effect);
+        assert!(
+            reasons.windows(2).all(|w| w[0].effect.abs() >= w[1].effect.abs()),
+            "{reasons:?}"
+        );
+        assert_eq!(reasons.len(), spam.features.len() + spam.signals.len() - 1);
+    }
+
+    #[test]
+    fn signals_read_as_moderators_would_say_them() {
+        let length = |chars: f32| (1.0 + chars).ln() / 10_001f32.ln();
+        let signal = |name, value, typical| SignalContribution {
+            name,
+            value,
+            typical,
+            effect: 0.5,
+        };
+        assert_eq!(
+            signal("log_length", length(480.0), Some(length(95.0))).describe(),
+            "length 480 characters (typical 95)"
+        );
+        assert_eq!(
+            signal("log_length", length(54.0), None).describe(),
+            "length 54 characters"
+        );
+        assert_eq!(signal("has_phone", 1.0, Some(0.05)).describe(), "a phone number");
+        assert_eq!(signal("has_link", 0.0, Some(0.12)).describe(), "no link");
+        assert_eq!(
+            signal("caps_ratio", 0.69, Some(0.09)).describe(),
+            "capitals 69% of letters (typical 9%)"
+        );
+        assert_eq!(
+            signal("emoji_ratio", 0.2, Some(0.04)).describe(),
+            "emoji 5% of characters (typical 1%)"
+        );
+        assert_eq!(
+            signal("vietnamese_ratio", 0.0, Some(0.66)).describe(),
+            "Vietnamese words 0% (typical 66%)"
+        );
     }
 }

@@ -20,8 +20,8 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::data::{Example, Label, RowOrigin, Task, read_jsonl};
 use super::metrics::{BinaryMetrics, binary_metrics, macro_f1};
 use super::model::{
-    Combiner, DatasetSummary, DevMetrics, HeadFile, HeadKind, IDF_STEPS, ModelError, ModelFile, QuantizedWeights,
-    Thresholds,
+    Combiner, DatasetSummary, DevMetrics, HeadFile, HeadKind, IDF_STEPS, ModelAppendix, ModelError, ModelFile,
+    QuantizedWeights, Thresholds,
 };
 use super::scorer::{Classifier, Scores};
 use super::sparse::{FtrlParams, LbfgsParams, LinearModel, SparseRows, TextOptimizer};
@@ -740,6 +740,7 @@ pub fn train_examples(
         if on_balanced_rows {
             combiner.intercept += prior_shift(head, rows);
         }
+        let typical = mean_signals(&learned, &featurized.raw.meta);
         let (model, oof) = merge_members(&fitted, &member_weights, config.prune_below);
         let file = HeadFile {
             kind: head,
@@ -750,7 +751,7 @@ pub fn train_examples(
             thresholds: Thresholds { flag: 0.5, reject: 0.9 },
         };
         progress.advance(1);
-        Ok((file, (head, model, oof)))
+        Ok((file, typical, (head, model, oof)))
     };
     let fitted_heads: Vec<Result<_, TrainError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = members
@@ -764,9 +765,11 @@ pub fn train_examples(
             .collect()
     });
     let mut heads = Vec::new();
+    let mut typical_signals = Vec::new();
     let mut trained: Vec<(HeadKind, LinearModel, Vec<f32>)> = Vec::new();
     for fitted in fitted_heads {
-        let (file, model) = fitted?;
+        let (file, typical, model) = fitted?;
+        typical_signals.push((file.kind, typical));
         heads.push(file);
         trained.push(model);
     }
@@ -783,6 +786,7 @@ pub fn train_examples(
         training_params: serde_json::to_string(config).expect("config serializes"),
         dev_metrics: Vec::new(),
         dictionary,
+        appendix: ModelAppendix { typical_signals },
     };
 
     progress.stage("scoring dev sets", dev.iter().map(|d| d.examples.len() as u64).sum());
@@ -1295,6 +1299,19 @@ fn fit_combiner(
             coefficients: stored,
         },
     ))
+}
+
+/// The mean of each meta signal over a combiner's rows: where explanations measure a
+/// signal's push from.
+fn mean_signals(rows: &[(usize, bool)], meta: &[[f32; META_SIGNALS]]) -> Vec<f32> {
+    let mut sums = [0f64; META_SIGNALS];
+    for &(i, _) in rows {
+        for (sum, &value) in sums.iter_mut().zip(&meta[i]) {
+            *sum += value as f64;
+        }
+    }
+    let n = rows.len().max(1) as f64;
+    sums.iter().map(|sum| (sum / n) as f32).collect()
 }
 
 /// The weighted sum of the members' text layers (and of their out-of-fold logits), with

@@ -172,19 +172,12 @@ fn render_check(classifier: &Classifier, text: &str, explanation: &Explanation) 
         if head.head == HeadKind::Hate && explanation.scores.abuse < classifier.thresholds(HeadKind::Abuse).flag {
             continue;
         }
-        let pushing: Vec<_> = head
-            .features
-            .iter()
-            .chain(&head.signals)
-            .filter(|c| c.effect > 0.0)
-            .collect();
+        let pushing: Vec<_> = head.reasons().into_iter().filter(|c| c.effect > 0.0).collect();
         if head.flag == Flag::None || pushing.is_empty() {
             continue;
         }
         let _ = writeln!(out, "\n{bold}Why {}:{bold:#}", head.head.as_str());
-        let mut reasons = pushing;
-        reasons.sort_by(|a, b| b.effect.total_cmp(&a.effect));
-        for c in reasons.iter().take(head.features.len().max(3)) {
+        for c in pushing.iter().take(head.features.len().max(3)) {
             let _ = writeln!(out, "  {:+6.2}  {}", c.effect, c.name);
         }
     }
