@@ -263,9 +263,11 @@ fn check_reads_standard_input_and_refuses_invalid_utf8_and_empty_text() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr_of(&bad).contains("not valid UTF-8"), "{}", stderr_of(&bad));
 
-    let empty = modgate().args(["check", "   "]).output().unwrap();
-    assert_eq!(empty.status.code(), Some(2));
-    assert!(stderr_of(&empty).contains("empty"), "{}", stderr_of(&empty));
+    for blank in ["   ", "\u{200B}\u{200D} \u{FEFF}"] {
+        let empty = modgate().args(["check", blank]).output().unwrap();
+        assert_eq!(empty.status.code(), Some(2), "{blank:?}");
+        assert!(stderr_of(&empty).contains("empty"), "{}", stderr_of(&empty));
+    }
 }
 
 #[test]

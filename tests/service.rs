@@ -210,6 +210,13 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
     let empty = client.moderate(comment("e1", "  ")).await.unwrap_err();
     assert_eq!(empty.code(), Code::InvalidArgument);
     assert_eq!(bad_fields(&empty), ["text"]);
+    // Invisible to a reader, so as empty as spaces: a CMS would publish a blank comment.
+    let invisible = client
+        .moderate(comment("e1z", "\u{200B}\u{200D}\u{FEFF} \u{202E}"))
+        .await
+        .unwrap_err();
+    assert_eq!(invisible.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&invisible), ["text"]);
 
     let long = client.moderate(comment("e2", &"dài ".repeat(20))).await.unwrap_err();
     assert_eq!(bad_fields(&long), ["text"]);

@@ -18,6 +18,7 @@ use crate::decisions::{DecisionFeed, FollowEnd};
 use crate::pipeline::{Comment, Pipeline, PipelineError};
 use crate::policy::{Action, ReasonCode};
 use crate::store::{DecisionEvent, DecisionRecord, EventCursor};
+use crate::text::fold::has_visible_text;
 
 pub struct ModerationService {
     pipeline: Arc<Pipeline>,
@@ -101,8 +102,11 @@ fn validate(request: proto::ModerateRequest, max_text_chars: usize) -> Result<Co
         v.add("comment_id", "required: the CMS's id of the comment");
     }
     v.max_bytes("comment_id", &request.comment_id, MAX_ID_BYTES);
-    if request.text.trim().is_empty() {
-        v.add("text", "required: the comment is empty");
+    if !has_visible_text(&request.text) {
+        v.add(
+            "text",
+            "required: the comment is empty (nothing but spaces or invisible characters)",
+        );
     } else {
         let chars = request.text.chars().count();
         if chars > max_text_chars {

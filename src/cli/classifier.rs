@@ -16,6 +16,7 @@ use crate::classify::model::{HeadKind, ModelFile, checksum_path};
 use crate::classify::scorer::{Classifier, Explanation, Flag, SuggestedAction};
 use crate::classify::shipped::shipped_model;
 use crate::classify::train::{Progress, RejectLimit, TrainConfig, train as train_model};
+use crate::text::fold::has_visible_text;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -117,8 +118,10 @@ fn read_text(arg: &str) -> Result<String, CliError> {
 
 pub fn check(args: CheckArgs) -> Result<Outcome, CliError> {
     let text = read_text(&args.text)?;
-    if text.trim().is_empty() {
-        return Err(CliError::new("nothing to check: the comment text is empty"));
+    if !has_visible_text(&text) {
+        return Err(CliError::new(
+            "nothing to check: the comment text is empty (nothing but spaces or invisible characters)",
+        ));
     }
     let classifier = load_classifier(&args.model)?;
     let explanation = classifier.explain(&text, args.top);

@@ -18,6 +18,13 @@ pub fn is_invisible(c: char) -> bool {
         | 0xE0100..=0xE01EF)
 }
 
+/// Whether a reader would see anything: a comment of spaces, zero-width characters and
+/// control codes is empty, however many bytes it has.
+pub fn has_visible_text(text: &str) -> bool {
+    text.chars()
+        .any(|c| !(c.is_whitespace() || c.is_control() || is_invisible(c)))
+}
+
 /// Cyrillic and Greek letters (already lowercased) that look like Latin ones.
 /// Source: Unicode confusables.txt (the single-character prototypes for Latin a-z),
 /// narrowed to the ones seen in obfuscated spam; small capitals from the IPA block too.
@@ -579,5 +586,16 @@ mod tests {
         assert!(is_vietnamese_letter('đ'));
         assert!(!is_vietnamese_letter('e'));
         assert!(!is_vietnamese_letter('ñ'));
+    }
+
+    #[test]
+    fn spaces_invisible_characters_and_control_codes_are_no_text() {
+        assert!(!has_visible_text(""));
+        assert!(!has_visible_text(
+            " \u{200B}\u{200D}\u{FEFF}\t\u{202E}\u{0007}\n\u{3000}"
+        ));
+        assert!(has_visible_text("\u{200B}a\u{200B}"));
+        assert!(has_visible_text("👍"));
+        assert!(has_visible_text("."));
     }
 }
