@@ -294,11 +294,14 @@ fn output_has_no_colour_codes_when_not_a_terminal() {
         .output()
         .unwrap();
     assert!(!stdout_of(&out).contains('\u{1b}'), "escape codes in piped output");
+    // Without colour the words that drove the verdict are marked in brackets.
+    assert!(stdout_of(&out).contains("[đm]"), "{}", stdout_of(&out));
     let forced = modgate()
         .args(["--color", "always", "check", "đm thằng ngu"])
         .output()
         .unwrap();
     assert!(stdout_of(&forced).contains('\u{1b}'), "--color always should colour");
+    assert!(!stdout_of(&forced).contains("[đm]"), "{}", stdout_of(&forced));
 }
 
 #[test]

@@ -225,12 +225,15 @@ impl Classifier {
         }
     }
 
-    /// The action the model's own thresholds suggest: reject when spam or abuse is
-    /// confident, hold when either is flagged, approve otherwise.
+    /// The action the model's own thresholds suggest: reject when any head is
+    /// confident, hold when any is flagged, approve otherwise. The service's policy does
+    /// the same with a site's thresholds (`policy::score_signals`), so with none set
+    /// `modgate check` and `Moderate` agree.
     pub fn suggest(&self, scores: &Scores) -> SuggestedAction {
         let flags = [
             self.flag(HeadKind::Spam, scores.spam),
             self.flag(HeadKind::Abuse, scores.abuse),
+            self.flag(HeadKind::Hate, scores.hate),
         ];
         if flags.contains(&Flag::Confident) {
             SuggestedAction::Reject
@@ -643,6 +646,50 @@ mod tests {
             "{reasons:?}"
         );
         assert_eq!(reasons.len(), spam.features.len() + spam.signals.len() - 1);
+    }
+
+    #[test]
+    fn the_suggested_action_is_the_service_policy_with_the_model_thresholds() {
+        use crate::config::ScoreThresholds;
+        use crate::policy::{Action, SiteThresholds, decide, score_signals};
+        let classifier = Classifier::from_file(shipped()).unwrap();
+        let model = |kind| {
+            let t = classifier.thresholds(kind);
+            ScoreThresholds {
+                hold: t.flag,
+                reject: t.reject,
+            }
+        };
+        let site = SiteThresholds {
+            spam: model(HeadKind::Spam),
+            abuse: model(HeadKind::Abuse),
+            hate: model(HeadKind::Hate),
+        };
+        // Every score on either side of every threshold, each head alone and together.
+        let mut levels: Vec<f32> = vec![0.0, 1.0];
+        for kind in HeadKind::ALL {
+            let t = classifier.thresholds(kind);
+            for x in [t.flag, t.reject] {
+                levels.extend([x - 0.001, x, x + 0.001]);
+            }
+        }
+        let mut held_by_hate_alone = false;
+        for &spam in &levels {
+            for &abuse in &levels {
+                for &hate in &levels {
+                    let scores = Scores { spam, abuse, hate };
+                    let service = decide(score_signals(&scores, &site), false, None).action;
+                    let expected = match service {
+                        Action::Approve => SuggestedAction::Approve,
+                        Action::Hold => SuggestedAction::Hold,
+                        Action::Reject => SuggestedAction::Reject,
+                    };
+                    assert_eq!(classifier.suggest(&scores), expected, "{scores:?}");
+                    held_by_hate_alone |= spam == 0.0 && abuse == 0.0 && expected == SuggestedAction::Hold;
+                }
+            }
+        }
+        assert!(held_by_hate_alone, "a hate score alone holds a comment");
     }
 
     #[test]

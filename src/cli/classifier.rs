@@ -129,7 +129,9 @@ pub fn check(args: CheckArgs) -> Result<Outcome, CliError> {
         let json = serde_json::to_string_pretty(&explanation).expect("explanations serialize");
         print(&format!("{json}\n"))?;
     } else {
-        print(&render_check(&classifier, &text, &explanation))?;
+        // Without colour (NO_COLOR, --color never, a pipe) highlighted words are `[word]`.
+        let colour = anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
+        print(&render_check(&classifier, &text, &explanation, colour))?;
     }
     Ok(match explanation.suggested {
         SuggestedAction::Approve => Outcome::Ok,
@@ -137,7 +139,7 @@ pub fn check(args: CheckArgs) -> Result<Outcome, CliError> {
     })
 }
 
-fn render_check(classifier: &Classifier, text: &str, explanation: &Explanation) -> String {
+fn render_check(classifier: &Classifier, text: &str, explanation: &Explanation, colour: bool) -> String {
     let bold = Style::new().bold();
     let (action_name, action_style) = match explanation.suggested {
         SuggestedAction::Approve => ("APPROVE", AnsiColor::Green.on_default().bold()),
@@ -172,9 +174,6 @@ fn render_check(classifier: &Classifier, text: &str, explanation: &Explanation) 
         let _ = writeln!(out, "  {bold}{label:<6}{bold:#} {shown:>5.3}  {bar:<20}  {verdict}");
     }
     for head in &explanation.heads {
-        if head.head == HeadKind::Hate && explanation.scores.abuse < classifier.thresholds(HeadKind::Abuse).flag {
-            continue;
-        }
         let pushing: Vec<_> = head.reasons().into_iter().filter(|c| c.effect > 0.0).collect();
         if head.flag == Flag::None || pushing.is_empty() {
             continue;
@@ -185,11 +184,16 @@ fn render_check(classifier: &Classifier, text: &str, explanation: &Explanation) 
         }
     }
     // The comment with the words that pushed a flagged head highlighted.
-    let flagged: Vec<_> = explanation
+    // The hate head's words only when it flagged alone: it weighs hate against mere
+    // offence, and summed with the abuse head it would dim the offensive words.
+    let mut flagged: Vec<_> = explanation
         .heads
         .iter()
         .filter(|h| h.flag != Flag::None && h.head != HeadKind::Hate)
         .collect();
+    if flagged.is_empty() {
+        flagged.extend(explanation.heads.iter().filter(|h| h.flag != Flag::None));
+    }
     if !flagged.is_empty() {
         let highlight = AnsiColor::Red.on_default().bold().underline();
         let _ = writeln!(out, "\n{bold}Comment:{bold:#}");
@@ -207,8 +211,10 @@ fn render_check(classifier: &Classifier, text: &str, explanation: &Explanation) 
                 continue;
             }
             line.push_str(&text[cursor..t.start]);
-            if effect >= cutoff {
+            if effect >= cutoff && colour {
                 let _ = write!(line, "{highlight}{}{highlight:#}", &text[t.start..t.end]);
+            } else if effect >= cutoff {
+                let _ = write!(line, "[{}]", &text[t.start..t.end]);
             } else {
                 line.push_str(&text[t.start..t.end]);
             }
