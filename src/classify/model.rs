@@ -319,13 +319,14 @@ impl ModelFile {
             message: e.to_string(),
         };
         let (mut model, rest): (ModelFile, &[u8]) = postcard::take_from_bytes(&bytes[12..]).map_err(decode)?;
-        if found >= 2 {
+        let rest = if found >= 2 {
             let (appendix, rest) = postcard::take_from_bytes(rest).map_err(decode)?;
             model.appendix = appendix;
-            if !rest.is_empty() {
-                return Err(ModelError::Corrupt("bytes after the end of the model"));
-            }
-        } else if !rest.is_empty() {
+            rest
+        } else {
+            rest
+        };
+        if !rest.is_empty() {
             return Err(ModelError::Corrupt("bytes after the end of the model"));
         }
         if model.spec.normalizer_version != NORMALIZER_VERSION {
