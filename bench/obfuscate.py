@@ -16,6 +16,11 @@ Variants
   lookalike         per word: Latin a e o p c x y i -> Cyrillic а е о р с х у і
   mixed             per word: 2 distinct word-level disguises; and, for half the
                     comments, strip_diacritics first
+  masked            per swear word or slur of MASKED_WORDS (every one, whatever its
+                    length): letters replaced by '*' as polite readers and forum filters
+                    write them, chosen per word: the first vowel after the first letter
+                    (fuck -> f*ck, lồn -> l*n) or every letter after the first (f***);
+                    comments without such a word are unchanged
   phone             per Vietnamese mobile number (0912 345 678, +84 912 345 678):
                     written one of the ways ads slip past phone filters, chosen per
                     number: (+84) 912 345 678, 09*12*34*56*78, or O912.345.67l
@@ -142,7 +147,36 @@ TEXT_TRANSFORMS = {
     "strip_diacritics": strip_diacritics,
     "upper": upper,
 }
-VARIANTS = ["strip_diacritics", "dots", "spaces", "leet", "repeat", "upper", "lookalike", "mixed", "phone"]
+VARIANTS = ["strip_diacritics", "dots", "spaces", "leet", "repeat", "upper", "lookalike", "mixed", "masked", "phone"]
+
+# The words people mask, written for this benchmark apart from the normalizer's own list
+# (src/text/masked.rs) and wider than it: two-letter Vietnamese words and insults such as
+# "stupid" or "ngu" are here too, so the benchmark also counts what the reading misses.
+MASKED_WORDS = {
+    # English.
+    "fuck", "fucking", "fucked", "fucker", "shit", "shitty", "bullshit", "bitch", "bitches", "asshole", "ass",
+    "cunt", "dick", "cock", "pussy", "bastard", "whore", "slut", "sluts", "nigger", "niggers", "nigga", "niggas",
+    "faggot", "fag", "retard", "retarded", "idiot", "moron", "stupid", "dumb", "damn", "hoe", "hoes", "twat",
+    # Vietnamese, with and without tone marks.
+    "địt", "dit", "đụ", "lồn", "lon", "cặc", "cac", "buồi", "buoi", "đéo", "deo", "đĩ", "cứt", "chó", "ngu",
+    "điếm", "khốn", "mẹ", "đần", "vãi", "vcl", "đm", "dm",
+}
+MASK_VOWELS = set("aeiouyàáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵ")
+
+
+def mask(word: str, rng: random.Random | None = None) -> str:
+    """A swear word with letters masked: its first vowel after the first letter, or every
+    letter after the first ("fuck" -> "f*ck" or "f***"); a word without such a vowel
+    ("đm", "vcl") always takes the second form."""
+    rng = rng or random.Random(0)
+    vowel = next((k for k in range(1, len(word)) if word[k].lower() in MASK_VOWELS), None)
+    if vowel is not None and rng.random() < 0.5:
+        return word[:vowel] + "*" + word[vowel + 1:]
+    return word[:1] + "*" * (len(word) - 1)
+
+
+def mask_words(text: str, rng: random.Random) -> str:
+    return WORD_RE.sub(lambda m: mask(m.group(0), rng) if m.group(0).lower() in MASKED_WORDS else m.group(0), text)
 
 # A Vietnamese mobile number as ads write it: 0 or the country code, then nine digits,
 # optionally grouped by spaces, dots or dashes.
@@ -223,6 +257,8 @@ def transform_text(
         return TEXT_TRANSFORMS[variant](text)
     if variant == "phone":
         return disguise_phones(text, rng)
+    if variant == "masked":
+        return mask_words(text, rng)
     if variant in WORD_TRANSFORMS:
         return _map_words(text, rng, select, WORD_TRANSFORMS[variant], prob)
     # mixed

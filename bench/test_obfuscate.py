@@ -153,6 +153,24 @@ def test_phone_variant_leaves_other_numbers_alone():
         assert any(style in t for t in out), style
 
 
+def test_masked_swear_words_and_nothing_else():
+    rng = random.Random(1)
+    for word in ("fuck", "lồn", "Shit"):
+        forms = {ob.mask(word, rng) for _ in range(40)}
+        assert forms == {word[0] + "*" * (len(word) - 1), next(f for f in forms if f.count("*") == 1)}, forms
+        one = next(f for f in forms if f.count("*") == 1)
+        assert len(one) == len(word) and one[0] == word[0], one
+    assert ob.mask("fuck", random.Random(0)) in ("f*ck", "f***")
+    assert ob.mask("vcl", rng) == "v**", "no vowel after the first letter: all masked"
+    rng, sel = ob.row_rngs(42, "masked", "r")
+    text = "Đm thằng ngu, what the fuck, bài viết hay lắm"
+    out = ob.transform_text(text, "masked", rng, 0.5, sel)
+    assert out.startswith("Đ* ") and "fuck" not in out and "ngu," not in out, out
+    assert out.endswith(", bài viết hay lắm") and "thằng" in out and "what the" in out, out
+    clean = "bài viết hay lắm, cảm ơn tác giả"
+    assert ob.transform_text(clean, "masked", rng, 0.5, sel) == clean
+
+
 def test_file_roundtrip_keeps_schema():
     rows = [
         {"id": "d-dev-0", "text": "Mua ngay không thì hết", "label": "spam", "lang": "vi", "source": "d", "meta": {"k": 1}},
