@@ -116,7 +116,8 @@ impl Combiner {
 pub struct Thresholds {
     /// At or above: the comment is flagged (held for review by the default policy). By
     /// default 0.5 for spam and abuse (the combiners are calibrated); the hate head's gives
-    /// the best three-class macro-F1 on out-of-fold scores (`train::choose_hate_flag`).
+    /// the best three-class macro-F1 on out-of-fold scores, the highest within 0.002 of it
+    /// (`train::choose_hate_flag`).
     pub flag: f32,
     /// At or above: confident enough to reject outright: the lowest at which every training
     /// source's out-of-fold rejections reach the configured precision (`train::choose_thresholds`).

@@ -15,11 +15,11 @@ use super::fold::{
     fold_char, is_combining_mark, is_letter, is_letter_or_digit, is_upper, is_vietnamese_letter, strip_diacritics,
     unified_spelling,
 };
-use super::{english, teencode};
+use super::{english, masked, teencode};
 
 /// Bumped whenever a change here would change the features of some text, so a model
 /// trained with an older normalizer is refused instead of silently mis-scoring.
-pub const NORMALIZER_VERSION: u32 = 8;
+pub const NORMALIZER_VERSION: u32 = 9;
 
 /// What a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -441,6 +441,10 @@ impl TextAnalysis {
             }
             self.scratch.push(c);
             k += 1;
+        }
+
+        if self.scratch.iter().any(|&c| masked::is_mask(c)) {
+            read_masked_words(&mut self.scratch);
         }
 
         // Pieces: runs of word characters; pictographs are pieces of their own.
@@ -1012,6 +1016,33 @@ fn squash_into(chars: impl Iterator<Item = char>, out: &mut Vec<char>) {
     }
 }
 
+/// Writes each masked word of `chars` ("f*ck", "l*n") as the word it stands for, in place:
+/// a reading has the pattern's length, so every character keeps its place.
+fn read_masked_words(chars: &mut [char]) {
+    let mut k = 0;
+    while k < chars.len() {
+        if !(is_word_char(chars[k]) || masked::is_mask(chars[k])) {
+            k += 1;
+            continue;
+        }
+        let start = k;
+        while k < chars.len() && (is_word_char(chars[k]) || masked::is_mask(chars[k])) {
+            k += 1;
+        }
+        let run = &chars[start..k];
+        // A hashtag keeps its '#', which the pieces below drop as they drop any mark.
+        let (from, word) = match masked::unmask(run) {
+            Some(word) => (start, Some(word)),
+            None => (start + 1, masked::unmask_hashtag(run)),
+        };
+        if let Some(word) = word {
+            for (slot, letter) in chars[from..k].iter_mut().zip(word.chars()) {
+                *slot = letter;
+            }
+        }
+    }
+}
+
 fn is_word_char(c: char) -> bool {
     is_letter_or_digit(c) || is_combining_mark(c)
 }
@@ -1052,7 +1083,10 @@ fn fold_leet_at_edges(word: &[char], out: &mut Vec<char>) -> bool {
     // "u17" and "h15" could be codes; one letter between four characters ("541d") is not,
     // nor one letter before a vowel look-alike ("h03", "d30": 0 and 3 read as o and e).
     let vowel_lookalike = word[n - trail..].iter().any(|&c| matches!(c, '0' | '3'));
-    let enough_letters = letters >= 2 || (letters == 1 && (n >= 4 || vowel_lookalike));
+    // A zero before one letter reads as "o" ("0c ch0" is "óc chó") unless the letter is a
+    // unit ("0h", "0đ"), which the unit check below keeps a number.
+    let zero_before_letter = n == 2 && word[0] == '0';
+    let enough_letters = letters >= 2 || (letters == 1 && (n >= 4 || vowel_lookalike || zero_before_letter));
     if !enough_letters || !middle.iter().all(|&c| is_letter(c) || is_combining_mark(c)) {
         return false;
     }
@@ -1521,11 +1555,27 @@ mod tests {
             words("ch0 4nh 7h4ng ng0 4ss h15 u17 541d"),
             ["cho", "anh", "thang", "ngo", "ass", "h15", "u17", "541d"]
         );
+        // A zero before one letter: "o", unless the letter is a unit.
+        assert_eq!(words("0c ch0 0h 0đ 0k 3c"), ["oc", "cho", "0h", "0đ", "0k", "3c"]);
         // Trailing runs of look-alikes: "h03", "h035", "l1k3333" (then squashed), "đ30".
         assert_eq!(
             words("h03 h035 l1k3333 đ30 u19 top10 g14444 ch3777777"),
             ["hoe", "hoes", "like", "đeo", "u19", "top10", "gia", "chet"]
         );
+    }
+
+    #[test]
+    fn masked_words_read_as_the_word_and_keep_their_place() {
+        assert_eq!(words("f*ck you"), ["fuck", "you"]);
+        assert_eq!(words("what the f**k!"), ["what", "the", "fuck"]);
+        assert_eq!(words("thằng l*n này"), ["thằng", "lồn", "này"]);
+        assert_eq!(plain_words("Đ*t mẹ"), ["dit", "me"]);
+        assert_eq!(compact("a**hole"), "asshole");
+        // Emphasis, ratings and hashtags are not masks.
+        assert_eq!(words("*grins* 5* #tiktok"), ["grins", "5", "tiktok"]);
+        assert_eq!(words("#p*ssy đ* m*"), ["pussy", "đm", "mẹ"]);
+        let a = TextAnalysis::of("ok f*ck");
+        assert_eq!(&a.text()[a.tokens()[1].source.clone()], "f*ck");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod analyze;
 mod english;
 mod features;
 pub mod fold;
+mod masked;
 mod teencode;
 
 pub use analyze::{NORMALIZER_VERSION, TextAnalysis, TextCounts, Token, TokenKind};

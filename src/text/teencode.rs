@@ -48,6 +48,12 @@ pub fn expand(plain_token: &str) -> Option<&'static str> {
         "hnay" | "hnai" => "hom nay",
         "hqua" => "hom qua",
         "ngdep" => "nguoi dep",
+        // English respellings of insults. Unlike "đm" or "vcl", which are common enough in
+        // Vietnamese comments to be strong signals as written, these are rare in any
+        // training set, so as written they carry little evidence ("fck u" read as harmless).
+        "fck" | "fuk" | "fvck" | "fuq" | "phuk" | "phuck" => "fuck",
+        "btch" => "bitch",
+        "kys" => "kill yourself",
         // Not shorthand but one word spelled two ways, "i" or "y" ("lý"/"lí", "kỹ"/"kĩ"):
         // the toned view writes it with "i" (`fold::unified_spelling`), and so does the
         // plain view, accented or not. Not "my" or "hy": English has "my" and "hi".
@@ -73,6 +79,8 @@ mod tests {
         assert_eq!(expand("j"), Some("gi"));
         assert_eq!(expand("ly"), Some("li"));
         assert_eq!(expand("my"), None);
+        assert_eq!(expand("fvck"), Some("fuck"));
+        assert_eq!(expand("kys"), Some("kill yourself"));
     }
 
     #[test]
