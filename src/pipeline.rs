@@ -782,6 +782,16 @@ mod tests {
     }
 
     #[test]
+    fn banned_terms_match_masked_words() {
+        for text in ["f*ck you", "F**K YOU!", "f*** you"] {
+            assert_eq!(matched(text, &["fuck you"]), ["contains \"fuck you\""], "{text}");
+        }
+        assert_eq!(matched("thằng l*n", &["lồn"]).len(), 1);
+        // A mask the list has no word for stays a mask: "*ck you" is not "fuck you".
+        assert!(matched("*ck you", &["fuck you"]).is_empty());
+    }
+
+    #[test]
     fn a_term_matches_both_spellings_of_its_words() {
         // A site that lists "thuỷ điện" meant "thủy điện" too; "lý" and "lí" are one word.
         for text in ["dự án thủy điện", "dự án thuỷ điện", "du an thuy dien"] {
