@@ -19,7 +19,7 @@ use super::{english, masked, teencode};
 
 /// Bumped whenever a change here would change the features of some text, so a model
 /// trained with an older normalizer is refused instead of silently mis-scoring.
-pub const NORMALIZER_VERSION: u32 = 9;
+pub const NORMALIZER_VERSION: u32 = 10;
 
 /// What a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,6 +220,13 @@ impl TextAnalysis {
                 }
                 self.folded.push(b.to_ascii_lowercase() as char);
                 self.folded_source.push(offset as u32);
+                continue;
+            }
+            // A mark left over after NFC composed none with its letter is decoration, not
+            // Vietnamese: strike-through ("f̶u̶c̶k̶"), slashes, Zalgo stacks (every tone
+            // mark of Vietnamese has composed by now). The plain view dropped them; the
+            // toned view and the surface now do too.
+            if is_combining_mark(c) {
                 continue;
             }
             if is_letter(c) {
@@ -443,7 +450,7 @@ impl TextAnalysis {
             k += 1;
         }
 
-        if self.scratch.iter().any(|&c| masked::is_mask(c)) {
+        if self.scratch.iter().any(|&c| masked::is_mask(c) || is_pictograph(c)) {
             read_masked_words(&mut self.scratch);
         }
 
@@ -1017,23 +1024,33 @@ fn squash_into(chars: impl Iterator<Item = char>, out: &mut Vec<char>) {
 }
 
 /// Writes each masked word of `chars` ("f*ck", "l*n") as the word it stands for, in place:
-/// a reading has the pattern's length, so every character keeps its place.
+/// a reading has the pattern's length, so every character keeps its place. An emoji
+/// between two letters masks one too ("f🤬ck").
 fn read_masked_words(chars: &mut [char]) {
+    let is_letter_at = |chars: &[char], k: usize| chars.get(k).is_some_and(|&c| is_letter(c));
+    let mut pattern: Vec<char> = Vec::new();
     let mut k = 0;
     while k < chars.len() {
-        if !(is_word_char(chars[k]) || masked::is_mask(chars[k])) {
+        let part_of_word = |chars: &[char], k: usize| {
+            let c = chars[k];
+            is_word_char(c)
+                || masked::is_mask(c)
+                || (is_pictograph(c) && k > 0 && is_letter_at(chars, k - 1) && is_letter_at(chars, k + 1))
+        };
+        if !part_of_word(chars, k) {
             k += 1;
             continue;
         }
         let start = k;
-        while k < chars.len() && (is_word_char(chars[k]) || masked::is_mask(chars[k])) {
+        while k < chars.len() && part_of_word(chars, k) {
             k += 1;
         }
-        let run = &chars[start..k];
+        pattern.clear();
+        pattern.extend(chars[start..k].iter().map(|&c| if is_pictograph(c) { '*' } else { c }));
         // A hashtag keeps its '#', which the pieces below drop as they drop any mark.
-        let (from, word) = match masked::unmask(run) {
+        let (from, word) = match masked::unmask(&pattern) {
             Some(word) => (start, Some(word)),
-            None => (start + 1, masked::unmask_hashtag(run)),
+            None => (start + 1, masked::unmask_hashtag(&pattern)),
         };
         if let Some(word) = word {
             for (slot, letter) in chars[from..k].iter_mut().zip(word.chars()) {
@@ -1574,8 +1591,21 @@ mod tests {
         // Emphasis, ratings and hashtags are not masks.
         assert_eq!(words("*grins* 5* #tiktok"), ["grins", "5", "tiktok"]);
         assert_eq!(words("#p*ssy đ* m*"), ["pussy", "đm", "mẹ"]);
+        // An emoji between letters masks one; elsewhere it is an emoji.
+        assert_eq!(words("f🤬ck you 🤬"), ["fuck", "you", "🤬"]);
+        assert_eq!(words("hay😍quá"), ["hay", "😍", "quá"]);
         let a = TextAnalysis::of("ok f*ck");
         assert_eq!(&a.text()[a.tokens()[1].source.clone()], "f*ck");
+    }
+
+    #[test]
+    fn marks_that_compose_with_nothing_are_dropped() {
+        // Strike-through (U+0336) and slash (U+0337) overlays, and a Zalgo stack.
+        assert_eq!(words("f\u{336}u\u{336}c\u{336}k\u{336} you"), ["fuck", "you"]);
+        assert_eq!(words("đ\u{337}m\u{337} m\u{337}à\u{337}y\u{337}"), ["đm", "mày"]);
+        assert_eq!(words("n\u{30d}\u{34e}g\u{31a}u\u{35b}\u{346}"), ["ngu"]);
+        // Tone marks typed as combining marks still compose into the letter.
+        assert_eq!(words("ma\u{300}y"), ["mày"]);
     }
 
     #[test]
