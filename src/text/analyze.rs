@@ -1737,6 +1737,43 @@ mod tests {
     }
 
     #[test]
+    fn random_text_of_tricky_characters_gives_tokens_that_point_into_it() {
+        // Masks, emoji, stray and overlay marks, leet digits, joiners and Vietnamese letters,
+        // mixed at random: no panic, and every token names a non-empty slice of the text.
+        const ALPHABET: &[char] = &[
+            'a', 'f', 'c', 'k', 'l', 'n', 'đ', 'à', 'ộ', 'A', '0', '1', '3', '9', '*', '#', '.', '-', ' ', ' ', '@',
+            '!', '🤬', '😍', '\u{301}', '\u{336}', '\u{20e3}', '\u{200b}', '/', ':', '+',
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut reused = TextAnalysis::default();
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            reused.analyze(&text);
+            let fresh = TextAnalysis::of(&text);
+            let read = |a: &TextAnalysis| -> Vec<(String, String, Range<usize>)> {
+                a.tokens()
+                    .iter()
+                    .map(|t| (a.toned(t).to_string(), a.plain(t).to_string(), t.source.clone()))
+                    .collect()
+            };
+            assert_eq!(read(&reused), read(&fresh), "{text:?}");
+            for token in fresh.tokens() {
+                let source = fresh.text().get(token.source.clone());
+                assert!(source.is_some_and(|s| !s.is_empty()), "{text:?}: {token:?}");
+            }
+        }
+    }
+
+    #[test]
     fn counts_meta_signals() {
         let a = TextAnalysis::of("MUA NGAY!!! 🔥🔥 giảm 50%");
         let c = a.counts();
