@@ -14,6 +14,9 @@ Variants
   leet              per word: teencode (không -> ko, ...) else o0 e3 a4 i1 s5 t7
   repeat            per word: last letter stretched to 3-6  nhà -> nhààà
   lookalike         per word: Latin a e o p c x y i -> Cyrillic а е о р с х у і
+  overlay           per word: every letter struck through or slashed by a combining
+                    overlay, as "fancy text" generators write it: nhà -> n̶h̶à̶
+                    (U+0336 or U+0337, one of the two per word)
   mixed             per word: 2 distinct word-level disguises; and, for half the
                     comments, strip_diacritics first
   masked            per swear word or slur of MASKED_WORDS (every one, whatever its
@@ -136,18 +139,31 @@ def lookalike(word: str, rng: random.Random | None = None) -> str:
     return word.translate(LOOKALIKE)
 
 
+OVERLAYS = ("\u0336", "\u0337")  # long stroke, short solidus
+
+
+def overlay(word: str, rng: random.Random | None = None) -> str:
+    """Every letter followed by one combining overlay mark ("nhà" -> "n̶h̶à̶")."""
+    mark = (rng or random.Random(0)).choice(OVERLAYS)
+    return "".join(ch + mark for ch in word)
+
+
 WORD_TRANSFORMS = {
     "dots": dots,
     "spaces": spaces,
     "leet": leet,
     "repeat": repeat,
     "lookalike": lookalike,
+    "overlay": overlay,
 }
+# What "mixed" draws from: the word-level disguises it was defined with, so that it
+# disguises the same way in every run since (overlay came later).
+MIXED_FROM = ["dots", "leet", "lookalike", "repeat", "spaces"]
 TEXT_TRANSFORMS = {
     "strip_diacritics": strip_diacritics,
     "upper": upper,
 }
-VARIANTS = ["strip_diacritics", "dots", "spaces", "leet", "repeat", "upper", "lookalike", "mixed", "masked", "phone"]
+VARIANTS = ["strip_diacritics", "dots", "spaces", "leet", "repeat", "upper", "lookalike", "overlay", "mixed", "masked", "phone"]
 
 # The words people mask, written for this benchmark apart from the normalizer's own list
 # (src/text/masked.rs) and wider than it: two-letter Vietnamese words and insults such as
@@ -232,7 +248,7 @@ def _map_words(text: str, rng: random.Random, select: random.Random, disguise, p
 
 
 def _mixed_word(word: str, rng: random.Random) -> str:
-    names = rng.sample(sorted(WORD_TRANSFORMS), MIXED_TRANSFORMS_PER_WORD)
+    names = rng.sample(MIXED_FROM, MIXED_TRANSFORMS_PER_WORD)
     # Character-level disguises (leet, lookalike) first, then the ones that insert
     # separators or stretch, the order in which a person would compose them.
     order = ["leet", "lookalike", "repeat", "dots", "spaces"]

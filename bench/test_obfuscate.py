@@ -153,6 +153,18 @@ def test_phone_variant_leaves_other_numbers_alone():
         assert any(style in t for t in out), style
 
 
+def test_overlay_marks_every_letter_with_one_mark():
+    out = ob.overlay("nhà", random.Random(3))
+    assert out[0::2] == "nhà" and len(set(out[1::2])) == 1 and out[1] in ob.OVERLAYS, out
+    marks = {ob.overlay("ngu", random.Random(seed))[1] for seed in range(20)}
+    assert marks == set(ob.OVERLAYS)
+
+
+def test_mixed_draws_from_the_disguises_it_was_defined_with():
+    assert "overlay" in ob.WORD_TRANSFORMS and "overlay" not in ob.MIXED_FROM
+    assert sorted(ob.MIXED_FROM) == ob.MIXED_FROM
+
+
 def test_masked_swear_words_and_nothing_else():
     rng = random.Random(1)
     for word in ("fuck", "lồn", "Shit"):
